@@ -1,0 +1,13 @@
+//! Väylä's domain core: the words of `shared/domain.md` as types, and the rules that must always hold.
+//!
+//! Nothing here does IO, reads a clock or spawns a task: time comes in as [`Millis`] arguments, and every
+//! rule is a plain function or a state machine that returns what should happen as data ([`room::Effect`]).
+
+pub mod ids;
+pub mod room;
+
+pub use ids::{ConnId, IdError, Millis, Role, RoomId, SeatId, SessionId, SubjectId};
+pub use room::{
+    Admission, EndReason, Effect, LeaveReason, LockState, Participant, Room, RoomError, RoomPhase, Seat,
+    SeatSpec, Session,
+};
