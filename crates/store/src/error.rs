@@ -1,0 +1,60 @@
+//! The one error type of the store. Database errors are wrapped, not flattened to strings, so callers
+//! can still inspect them; the variants that carry meaning for the server (`NotFound`, `Conflict`,
+//! `SessionEnded`) are separated out so it never has to parse database messages.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The URL names no backend we support. The URL in the message has its password removed.
+    #[error("unsupported database URL {0:?}: expected sqlite:…, postgres://… or postgresql://…")]
+    UnsupportedUrl(String),
+
+    /// The directory for a SQLite database file could not be created.
+    #[error("cannot create the directory {path:?} for the SQLite database")]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Opening the pool (or its first connection) failed. `url` has its password removed.
+    #[error("cannot connect to the database at {url}")]
+    Connect {
+        url: String,
+        #[source]
+        source: sqlx::Error,
+    },
+
+    /// Running the embedded migrations failed.
+    #[error("database migration failed")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+
+    /// Any other database error.
+    #[error("database query failed")]
+    Query(#[from] sqlx::Error),
+
+    /// The named row does not exist (`what` is e.g. "session", "participation", "signing key").
+    #[error("{what} not found: {id}")]
+    NotFound { what: &'static str, id: String },
+
+    /// A row with this identity already exists (duplicate session id, seat, open participation, kid).
+    #[error("{what} already exists: {id}")]
+    Conflict { what: &'static str, id: String },
+
+    /// The session exists but has ended, so nothing more can be recorded in it (joins, seats, locks).
+    #[error("session {0} has already ended")]
+    SessionEnded(String),
+}
+
+impl StoreError {
+    /// Turns a unique-constraint violation into `Conflict`, anything else into `Query`.
+    pub(crate) fn unique_as_conflict(e: sqlx::Error, what: &'static str, id: impl Into<String>) -> Self {
+        let unique = e.as_database_error().is_some_and(|d| d.kind() == sqlx::error::ErrorKind::UniqueViolation);
+        if unique {
+            StoreError::Conflict { what, id: id.into() }
+        } else {
+            StoreError::Query(e)
+        }
+    }
+}
