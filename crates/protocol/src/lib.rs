@@ -343,6 +343,12 @@ impl ErrorCode {
     }
 }
 
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Why a frame could not be read as a [`ClientMessage`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct DecodeError {

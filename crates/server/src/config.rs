@@ -1,0 +1,155 @@
+//! The server's one typed configuration: an optional TOML file, then environment variables on top.
+//!
+//! Nothing else in the server reads the environment: `main` hands the variables to [`Config::load`] and the
+//! resulting value is passed down explicitly. The rooms-config (service points, devices, people) is a
+//! separate, live-reloaded directory; see `rooms_config`.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the HTTP and WebSocket server listens. Port 0 picks a free port (tests).
+    pub listen: SocketAddr,
+    /// Where the embedded SQLite database lives when no `database_url` is given.
+    pub data_dir: PathBuf,
+    /// `postgres://…` for PostgreSQL, `sqlite://…` for a given SQLite file. Default: SQLite under `data_dir`.
+    pub database_url: Option<String>,
+    /// The rooms-config directory.
+    pub rooms_config: PathBuf,
+    /// The web UI's static files.
+    pub web_dir: PathBuf,
+    /// How often the rooms-config directory is checked for changes.
+    pub reload_interval_ms: u64,
+    /// How long an empty session waits for someone to come back before it ends.
+    pub grace_ms: u64,
+    pub access_token_ttl_s: u64,
+    pub room_token_ttl_s: u64,
+    /// A new signing key is made this often; older keys keep verifying until every token they signed expired.
+    pub key_rotation_s: u64,
+    /// Interval of the server's WebSocket pings; a connection silent for three intervals is dropped.
+    pub heartbeat_ms: u64,
+    /// A connection must say `hello` within this time.
+    pub handshake_timeout_ms: u64,
+    /// Simultaneous WebSocket connections; more are refused with 503.
+    pub max_connections: usize,
+    /// Sustained messages per second a connection may send, and the burst above it.
+    pub rate_per_s: u32,
+    pub rate_burst: u32,
+    /// Messages queued towards one client before it counts as too slow and is disconnected.
+    pub outbound_queue: usize,
+    /// How long shutdown waits for connections to close.
+    pub shutdown_grace_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:8080".parse().expect("valid address"),
+            data_dir: PathBuf::from("data"),
+            database_url: None,
+            rooms_config: PathBuf::from("rooms-config"),
+            web_dir: PathBuf::from("web"),
+            reload_interval_ms: 1_000,
+            grace_ms: 60_000,
+            access_token_ttl_s: 8 * 3600,
+            room_token_ttl_s: 300,
+            key_rotation_s: 24 * 3600,
+            heartbeat_ms: 10_000,
+            handshake_timeout_ms: 10_000,
+            max_connections: 4_096,
+            rate_per_s: 20,
+            rate_burst: 60,
+            outbound_queue: 256,
+            shutdown_grace_ms: 5_000,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {source}")]
+    Parse { path: PathBuf, source: toml::de::Error },
+    #[error("environment variable {name}: {message}")]
+    Env { name: String, message: String },
+}
+
+/// Environment variables read by [`Config::load`], with the field each sets.
+pub const ENV_VARS: [(&str, &str); 7] = [
+    ("VAYLA_LISTEN", "listen"),
+    ("VAYLA_DATA_DIR", "data_dir"),
+    ("DATABASE_URL", "database_url"),
+    ("VAYLA_ROOMS_CONFIG", "rooms_config"),
+    ("VAYLA_WEB_DIR", "web_dir"),
+    ("VAYLA_GRACE_MS", "grace_ms"),
+    ("VAYLA_RELOAD_INTERVAL_MS", "reload_interval_ms"),
+];
+
+impl Config {
+    /// Read `file` (if given), then apply the variables of [`ENV_VARS`] found in `env`.
+    pub fn load(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Config, ConfigError> {
+        let mut config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.into(), source })?;
+                toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.into(), source })?
+            }
+            None => Config::default(),
+        };
+        for (name, value) in env {
+            let bad = |message: String| ConfigError::Env { name: name.clone(), message };
+            match name.as_str() {
+                "VAYLA_LISTEN" => config.listen = value.parse().map_err(|e| bad(format!("{e}")))?,
+                "VAYLA_DATA_DIR" => config.data_dir = value.into(),
+                "DATABASE_URL" if !value.is_empty() => config.database_url = Some(value),
+                "VAYLA_ROOMS_CONFIG" => config.rooms_config = value.into(),
+                "VAYLA_WEB_DIR" => config.web_dir = value.into(),
+                "VAYLA_GRACE_MS" => config.grace_ms = value.parse().map_err(|e| bad(format!("{e}")))?,
+                "VAYLA_RELOAD_INTERVAL_MS" => {
+                    config.reload_interval_ms = value.parse().map_err(|e| bad(format!("{e}")))?
+                }
+                _ => {}
+            }
+        }
+        Ok(config)
+    }
+
+    /// The database to use: the configured URL, or an SQLite file under the data directory.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("vayla.db").display()),
+        }
+    }
+
+    pub fn heartbeat(&self) -> Duration {
+        Duration::from_millis(self.heartbeat_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let dir = std::env::temp_dir().join(format!("vayla-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("vayla.toml");
+        std::fs::write(&file, "listen = \"0.0.0.0:9000\"\ngrace_ms = 5\n").unwrap();
+        let env = [("VAYLA_GRACE_MS".to_string(), "7".to_string()), ("HOME".into(), "/x".into())];
+        let c = Config::load(Some(&file), env).unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.grace_ms, 7);
+        assert!(c.database_url().starts_with("sqlite://"));
+        std::fs::write(&file, "listn = 1\n").unwrap();
+        assert!(matches!(Config::load(Some(&file), []), Err(ConfigError::Parse { .. })));
+        let env = [("VAYLA_LISTEN".to_string(), "nope".to_string())];
+        assert!(matches!(Config::load(None, env), Err(ConfigError::Env { .. })));
+    }
+}

@@ -1,0 +1,54 @@
+//! The `vayla` command: `vayla serve [--config FILE]` runs the server; `vayla hash-secret` prints an Argon2id
+//! hash of a password or device credential read from standard input, for the rooms-config.
+
+use anyhow::{bail, Context, Result};
+use std::io::Read;
+use std::path::PathBuf;
+use tracing_subscriber::EnvFilter;
+use vayla_server::{start, Config};
+
+const USAGE: &str = "usage: vayla serve [--config FILE] | vayla hash-secret < secret";
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("serve") | None => serve(&args[args.len().min(1)..]).await,
+        Some("hash-secret") => {
+            let mut secret = String::new();
+            std::io::stdin().read_to_string(&mut secret)?;
+            let secret = secret.trim_end_matches(['\n', '\r']);
+            if secret.is_empty() {
+                bail!("give the secret on standard input");
+            }
+            println!("{}", vayla_server::auth::hash_secret(secret));
+            Ok(())
+        }
+        Some("--help" | "-h" | "help") => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => bail!("unknown command {other:?}\n{USAGE}"),
+    }
+}
+
+async fn serve(args: &[String]) -> Result<()> {
+    let json = std::env::var("VAYLA_LOG_FORMAT").map(|v| v == "json").unwrap_or(false);
+    let filter = EnvFilter::try_from_env("VAYLA_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    if json {
+        tracing_subscriber::fmt().with_env_filter(filter).json().init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter).init();
+    }
+    let file = match args {
+        [] => None,
+        [flag, path] if flag == "--config" => Some(PathBuf::from(path)),
+        _ => bail!("{USAGE}"),
+    };
+    let config = Config::load(file.as_deref(), std::env::vars()).context("configuration")?;
+    let server = start(config).await.context("starting the server")?;
+    println!("Väylä is running: open {}/ in a browser (Ctrl-C stops it)", server.url());
+    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    server.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,98 @@
+//! Prometheus metrics, kept as plain atomics that room actors and connections bump, rendered as text on
+//! `GET /metrics`. No registry, no locks: every series is known up front.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use vayla_domain::RoomPhase;
+use vayla_protocol::ErrorCode;
+
+const PHASES: [(RoomPhase, &str); 4] = [
+    (RoomPhase::Idle, "idle"),
+    (RoomPhase::Gathering, "gathering"),
+    (RoomPhase::Locked, "locked"),
+    (RoomPhase::Unlocked, "unlocked"),
+];
+
+/// Refusal codes counted per code; anything else counts as `other`.
+const REFUSALS: [ErrorCode; 6] = [
+    ErrorCode::RoomLocked,
+    ErrorCode::NoSession,
+    ErrorCode::WrongRoom,
+    ErrorCode::Forbidden,
+    ErrorCode::InvalidToken,
+    ErrorCode::TokenExpired,
+];
+
+#[derive(Default)]
+pub struct Metrics {
+    rooms: [AtomicI64; 4],
+    pub participants: AtomicI64,
+    pub connections: AtomicI64,
+    refusals: [AtomicU64; REFUSALS.len() + 1],
+    pub messages_in: AtomicU64,
+    pub protocol_errors: AtomicU64,
+    pub sessions_opened: AtomicU64,
+    pub sessions_ended: AtomicU64,
+    pub config_reloads: AtomicU64,
+    pub config_errors: AtomicU64,
+}
+
+fn phase_index(p: RoomPhase) -> usize {
+    PHASES.iter().position(|(q, _)| *q == p).expect("every phase is listed")
+}
+
+impl Metrics {
+    /// A room moved from one phase to another (`None`: the room appeared or went away).
+    pub fn room_phase(&self, from: Option<RoomPhase>, to: Option<RoomPhase>) {
+        if from == to {
+            return;
+        }
+        if let Some(p) = from {
+            self.rooms[phase_index(p)].fetch_sub(1, Relaxed);
+        }
+        if let Some(p) = to {
+            self.rooms[phase_index(p)].fetch_add(1, Relaxed);
+        }
+    }
+
+    pub fn refused(&self, code: ErrorCode) {
+        let i = REFUSALS.iter().position(|c| *c == code).unwrap_or(REFUSALS.len());
+        self.refusals[i].fetch_add(1, Relaxed);
+    }
+
+    pub fn rooms_in(&self, phase: RoomPhase) -> i64 {
+        self.rooms[phase_index(phase)].load(Relaxed)
+    }
+
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "# HELP vayla_rooms Rooms by state.\n# TYPE vayla_rooms gauge");
+        for (i, (_, name)) in PHASES.iter().enumerate() {
+            let _ = writeln!(s, "vayla_rooms{{state=\"{name}\"}} {}", self.rooms[i].load(Relaxed));
+        }
+        let gauges = [
+            ("vayla_participants", "Participants connected to rooms.", &self.participants),
+            ("vayla_connections", "Open signalling connections.", &self.connections),
+        ];
+        for (name, help, v) in gauges {
+            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {}", v.load(Relaxed));
+        }
+        let _ = writeln!(s, "# HELP vayla_refusals_total Joins and requests refused, by code.\n# TYPE vayla_refusals_total counter");
+        for (i, code) in REFUSALS.iter().enumerate() {
+            let _ = writeln!(s, "vayla_refusals_total{{code=\"{}\"}} {}", code.as_str(), self.refusals[i].load(Relaxed));
+        }
+        let _ = writeln!(s, "vayla_refusals_total{{code=\"other\"}} {}", self.refusals[REFUSALS.len()].load(Relaxed));
+        let counters = [
+            ("vayla_messages_in_total", "Signalling messages received.", &self.messages_in),
+            ("vayla_protocol_errors_total", "Malformed, unknown, oversized or rate-limited messages.", &self.protocol_errors),
+            ("vayla_sessions_opened_total", "Sessions opened.", &self.sessions_opened),
+            ("vayla_sessions_ended_total", "Sessions ended.", &self.sessions_ended),
+            ("vayla_config_reloads_total", "Rooms-config changes taken into use.", &self.config_reloads),
+            ("vayla_config_errors_total", "Rooms-config changes refused as invalid.", &self.config_errors),
+        ];
+        for (name, help, v) in counters {
+            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", v.load(Relaxed));
+        }
+        s
+    }
+}

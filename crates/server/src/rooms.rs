@@ -1,0 +1,580 @@
+//! Room actors: one task per device room owns that room's state machine and its participants' links.
+//!
+//! Everyone else (HTTP handlers, WebSocket connections) holds a cheap [`RoomHandle`] and sends commands over
+//! a channel; the actor applies them to the pure [`vayla_domain::Room`] one at a time, so two racing joins
+//! for one seat are simply two commands in a queue. Effects are then carried out here: the store is written,
+//! the audit log appended, clients told. Sending to clients never waits: a client whose queue is full is
+//! disconnected as too slow, so one slow reader never holds up a room.
+
+use crate::metrics::Metrics;
+use crate::rooms_config::RoomsConfig;
+use crate::now_ms;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch};
+use vayla_domain::room::Command;
+use vayla_domain::{
+    Admission, ConnId, Effect, LeaveReason, Millis, Role, Room, RoomError, RoomId, RoomPhase, SeatSpec, SessionId,
+    SubjectId,
+};
+use vayla_protocol::{self as wire, ErrorCode, ServerMessage};
+use vayla_store::{AuditEntry, NewSession, SeatRecord, Store};
+
+/// Who is joining, as the connection established it from a verified room token and the rooms-config.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub subject: SubjectId,
+    pub role: Role,
+    pub display_name: String,
+    pub agency: Option<String>,
+}
+
+/// How the room reaches one connection: its outbound queue and its kill switch.
+#[derive(Debug, Clone)]
+pub struct ConnLink {
+    pub conn: ConnId,
+    pub out: mpsc::Sender<ServerMessage>,
+    /// Tells the connection to send this (fatal) error and close.
+    pub kill: mpsc::Sender<ErrorCode>,
+}
+
+/// A room as operators and clients see it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RoomView {
+    pub room: String,
+    pub name: String,
+    pub service_point: String,
+    pub state: wire::RoomState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub opened_at: Option<Millis>,
+    pub seats: Vec<SeatView>,
+    pub participants: Vec<wire::Participant>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SeatView {
+    pub seat: String,
+    pub role: Role,
+    pub subject: String,
+    pub display_name: String,
+    pub taken: bool,
+}
+
+enum RoomCmd {
+    Open { by: SubjectId, seats: Vec<SeatSpec>, reply: oneshot::Sender<Result<RoomView, RoomError>> },
+    End { reply: oneshot::Sender<Result<(), RoomError>> },
+    Join { link: ConnLink, who: Identity, request: Option<String>, reply: oneshot::Sender<Result<(), RoomError>> },
+    Leave { conn: ConnId, reason: LeaveReason, reply: Option<oneshot::Sender<Result<(), RoomError>>> },
+    Lock { conn: ConnId, lock: bool, reply: oneshot::Sender<Result<(), RoomError>> },
+    EndBy { conn: ConnId, reply: oneshot::Sender<Result<(), RoomError>> },
+    View { reply: oneshot::Sender<RoomView> },
+}
+
+/// A cheap, cloneable address of one room actor.
+#[derive(Clone, Debug)]
+pub struct RoomHandle {
+    pub id: RoomId,
+    tx: mpsc::Sender<RoomCmd>,
+}
+
+/// The actor has stopped (the room was removed from the config, or the server is shutting down).
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the room is no longer available")]
+pub struct RoomGone;
+
+impl RoomHandle {
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> RoomCmd) -> Result<T, RoomGone> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(make(tx)).await.map_err(|_| RoomGone)?;
+        rx.await.map_err(|_| RoomGone)
+    }
+
+    pub async fn open(&self, by: SubjectId, seats: Vec<SeatSpec>) -> Result<Result<RoomView, RoomError>, RoomGone> {
+        self.ask(|reply| RoomCmd::Open { by, seats, reply }).await
+    }
+    pub async fn end(&self) -> Result<Result<(), RoomError>, RoomGone> {
+        self.ask(|reply| RoomCmd::End { reply }).await
+    }
+    pub async fn join(&self, link: ConnLink, who: Identity, request: Option<String>) -> Result<Result<(), RoomError>, RoomGone> {
+        self.ask(|reply| RoomCmd::Join { link, who, request, reply }).await
+    }
+    pub async fn leave(&self, conn: ConnId) -> Result<Result<(), RoomError>, RoomGone> {
+        self.ask(|reply| RoomCmd::Leave { conn, reason: LeaveReason::Left, reply: Some(reply) }).await
+    }
+    /// The connection is gone; no answer is needed.
+    pub async fn dropped(&self, conn: ConnId) {
+        let _ = self.tx.send(RoomCmd::Leave { conn, reason: LeaveReason::Dropped, reply: None }).await;
+    }
+    pub async fn set_lock(&self, conn: ConnId, lock: bool) -> Result<Result<(), RoomError>, RoomGone> {
+        self.ask(|reply| RoomCmd::Lock { conn, lock, reply }).await
+    }
+    pub async fn end_by(&self, conn: ConnId) -> Result<Result<(), RoomError>, RoomGone> {
+        self.ask(|reply| RoomCmd::EndBy { conn, reply }).await
+    }
+    pub async fn view(&self) -> Result<RoomView, RoomGone> {
+        self.ask(|reply| RoomCmd::View { reply }).await
+    }
+}
+
+/// The wire code for a refusal by the room's rules.
+pub fn room_error_code(e: &RoomError) -> ErrorCode {
+    match e {
+        RoomError::NoSession => ErrorCode::NoSession,
+        RoomError::Locked => ErrorCode::RoomLocked,
+        RoomError::WrongRoom => ErrorCode::WrongRoom,
+        RoomError::RoleCannotJoin(_) | RoomError::NotExpert | RoomError::BadSeats(_) | RoomError::SessionOpen => {
+            ErrorCode::Forbidden
+        }
+        RoomError::NotJoined => ErrorCode::NotJoined,
+        RoomError::AlreadyJoined => ErrorCode::AlreadyJoined,
+    }
+}
+
+/// Start the actor of one room. It runs until every handle is dropped.
+pub fn spawn_room(
+    id: RoomId,
+    config: watch::Receiver<Arc<RoomsConfig>>,
+    store: Store,
+    metrics: Arc<Metrics>,
+    grace_ms: Millis,
+) -> RoomHandle {
+    let (tx, rx) = mpsc::channel(256);
+    let device = SubjectId::new(id.as_str()).expect("a room id is a valid subject id");
+    let actor = RoomActor {
+        room: Room::new(id.clone(), device, grace_ms),
+        links: HashMap::new(),
+        idents: HashMap::new(),
+        config,
+        store,
+        metrics,
+    };
+    tokio::spawn(actor.run(rx));
+    RoomHandle { id, tx }
+}
+
+struct RoomActor {
+    room: Room,
+    links: HashMap<ConnId, ConnLink>,
+    idents: HashMap<ConnId, Identity>,
+    config: watch::Receiver<Arc<RoomsConfig>>,
+    store: Store,
+    metrics: Arc<Metrics>,
+}
+
+impl RoomActor {
+    async fn run(mut self, mut rx: mpsc::Receiver<RoomCmd>) {
+        self.metrics.room_phase(None, Some(RoomPhase::Idle));
+        loop {
+            let wait = self.room.next_deadline().map(|d| Duration::from_millis(d.saturating_sub(now_ms())));
+            let cmd = tokio::select! {
+                cmd = rx.recv() => match cmd { Some(c) => c, None => break },
+                _ = sleep_or_forever(wait) => { self.apply(Command::Tick).await.ok(); continue; }
+            };
+            self.handle(cmd).await;
+        }
+        // Every handle is gone: the room was removed or the server is stopping.
+        if self.room.session.is_some() {
+            let _ = self.apply(Command::End).await;
+        }
+        self.metrics.room_phase(Some(self.room.phase()), None);
+    }
+
+    async fn handle(&mut self, cmd: RoomCmd) {
+        match cmd {
+            RoomCmd::Open { by, seats, reply } => {
+                let r = self.open(by, seats).await;
+                let _ = reply.send(r);
+            }
+            RoomCmd::End { reply } => {
+                let _ = reply.send(self.apply(Command::End).await);
+            }
+            RoomCmd::Join { link, who, request, reply } => {
+                let r = self.join(link, who, request).await;
+                let _ = reply.send(r);
+            }
+            RoomCmd::Leave { conn, reason, reply } => {
+                let r = self.apply(Command::Leave { conn, reason }).await;
+                if let Some(reply) = reply {
+                    let _ = reply.send(r);
+                }
+            }
+            RoomCmd::Lock { conn, lock, reply } => {
+                let cmd = if lock { Command::Lock { conn } } else { Command::Unlock { conn } };
+                let _ = reply.send(self.apply(cmd).await);
+            }
+            RoomCmd::EndBy { conn, reply } => {
+                let r = self.ended_by(conn).await;
+                let _ = reply.send(r);
+            }
+            RoomCmd::View { reply } => {
+                let _ = reply.send(self.view());
+            }
+        }
+    }
+
+    async fn open(&mut self, by: SubjectId, seats: Vec<SeatSpec>) -> Result<RoomView, RoomError> {
+        let session = SessionId::new(uuid::Uuid::new_v4().to_string()).expect("a uuid is a valid session id");
+        let before = self.room.clone();
+        let now = now_ms();
+        self.room.apply(now, Command::Open { session: session.clone(), by: by.clone(), seats })?;
+        let s = self.room.session.as_ref().expect("just opened");
+        let record = NewSession {
+            id: session.to_string(),
+            room: self.room.id.to_string(),
+            opened_by: by.to_string(),
+            opened_at: now as i64,
+            seats: s
+                .seats
+                .iter()
+                .map(|x| SeatRecord { seat: x.id.to_string(), role: x.role.to_string(), subject: x.subject.to_string() })
+                .collect(),
+        };
+        // A session the database does not know about must not exist: undo the open if the write fails.
+        if let Err(e) = self.store.insert_session(&record).await {
+            tracing::error!(room = %self.room.id, error = %e, "could not record a new session; not opened");
+            self.room = before;
+            return Err(RoomError::NoSession);
+        }
+        self.metrics.sessions_opened.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.metrics.room_phase(Some(RoomPhase::Idle), Some(self.room.phase()));
+        self.audit("session_opened", None, None, by.as_str()).await;
+        tracing::info!(room = %self.room.id, session = %session, "session opened");
+        Ok(self.view())
+    }
+
+    async fn join(&mut self, link: ConnLink, who: Identity, request: Option<String>) -> Result<(), RoomError> {
+        let conn = link.conn;
+        self.links.insert(conn, link);
+        self.idents.insert(conn, who.clone());
+        let result = self.apply_with_request(Command::Join { conn, subject: who.subject.clone(), role: who.role }, request).await;
+        if let Err(e) = &result {
+            self.links.remove(&conn);
+            self.idents.remove(&conn);
+            let code = room_error_code(e);
+            self.metrics.refused(code);
+            self.audit_who("refused", &who, None, code.as_str()).await;
+            tracing::info!(room = %self.room.id, subject = %who.subject, role = %who.role, code = code.as_str(), "join refused");
+        }
+        result
+    }
+
+    async fn ended_by(&mut self, conn: ConnId) -> Result<(), RoomError> {
+        let session = self.room.session.as_ref().ok_or(RoomError::NoSession)?;
+        let p = session.participants.get(&conn).ok_or(RoomError::NotJoined)?;
+        if p.role != Role::Expert || p.seat.is_none() {
+            return Err(RoomError::NotExpert);
+        }
+        self.apply(Command::End).await
+    }
+
+    async fn apply(&mut self, cmd: Command) -> Result<(), RoomError> {
+        self.apply_with_request(cmd, None).await
+    }
+
+    /// Apply a command to the room and carry out its effects. `request` is the id of the client request
+    /// that caused a join, echoed in `joined`.
+    async fn apply_with_request(&mut self, cmd: Command, request: Option<String>) -> Result<(), RoomError> {
+        let before = self.room.phase();
+        let now = now_ms();
+        let effects = self.room.apply(now, cmd)?;
+        let mut too_slow = Vec::new();
+        for effect in effects {
+            self.carry_out(effect, now, &request, &mut too_slow).await;
+        }
+        self.metrics.room_phase(Some(before), Some(self.room.phase()));
+        // Clients that could not keep up are out; their leaving is itself an event for the others.
+        while let Some(conn) = too_slow.pop() {
+            if let Some(link) = self.links.get(&conn) {
+                let _ = link.kill.try_send(ErrorCode::SlowConsumer);
+            }
+            let before = self.room.phase();
+            if let Ok(effects) = self.room.apply(now, Command::Leave { conn, reason: LeaveReason::Removed }) {
+                for effect in effects {
+                    self.carry_out(effect, now, &None, &mut too_slow).await;
+                }
+            }
+            self.metrics.room_phase(Some(before), Some(self.room.phase()));
+        }
+        Ok(())
+    }
+
+    async fn carry_out(&mut self, effect: Effect, now: Millis, request: &Option<String>, too_slow: &mut Vec<ConnId>) {
+        let session_id = self.room.session.as_ref().map(|s| s.id.to_string());
+        match effect {
+            Effect::SessionOpened { .. } => {}
+            Effect::Admitted { participant, how } => {
+                let conn = participant.conn;
+                let session = session_id.clone().unwrap_or_default();
+                let seat = participant.seat.as_ref().map(|s| s.to_string());
+                if let Err(e) = self
+                    .store
+                    .record_join(&session, &conn.to_string(), participant.subject.as_str(), participant.role.as_str(), seat.as_deref(), now as i64)
+                    .await
+                {
+                    tracing::error!(room = %self.room.id, error = %e, "could not record a join");
+                }
+                self.metrics.participants.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let detail = match how {
+                    Admission::Seat => "seat",
+                    Admission::Reconnect => "reconnect",
+                    Admission::Guest => "guest",
+                };
+                if let Some(who) = self.idents.get(&conn).cloned() {
+                    self.audit_who("admitted", &who, seat.as_deref(), detail).await;
+                }
+                let you = self.wire_participant(conn);
+                let joined = ServerMessage::Joined {
+                    id: request.clone(),
+                    room: self.room.id.to_string(),
+                    session_id: session,
+                    you: you.clone(),
+                    state: wire_state(self.room.phase()),
+                    participants: self.wire_participants(),
+                    seats: self.wire_seats(),
+                };
+                self.send(conn, joined, too_slow);
+                self.broadcast_except(conn, ServerMessage::ParticipantJoined { participant: you }, too_slow);
+            }
+            Effect::Replaced { old, by, seat } => {
+                if let Some(link) = self.links.remove(&old) {
+                    let _ = link.kill.try_send(ErrorCode::Replaced);
+                }
+                let who = self.idents.remove(&old);
+                self.metrics.participants.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                if let Some(session) = &session_id {
+                    if let Err(e) = self.store.record_leave(session, &old.to_string(), "replaced", now as i64).await {
+                        tracing::error!(room = %self.room.id, error = %e, "could not record a replaced connection");
+                    }
+                }
+                if let Some(who) = who {
+                    self.audit_who("replaced", &who, Some(seat.as_str()), &old.to_string()).await;
+                }
+                // The new connection hears of the old one's leaving through `joined`, which must come first.
+                let seat = (seat.as_str() != "guest").then(|| seat.to_string());
+                self.broadcast_except(
+                    by,
+                    ServerMessage::ParticipantLeft { participant_id: old.to_string(), seat, reason: wire::LeaveReason::Replaced },
+                    too_slow,
+                );
+            }
+            Effect::ParticipantLeft { participant, reason } => {
+                let conn = participant.conn;
+                self.links.remove(&conn);
+                let who = self.idents.remove(&conn);
+                self.metrics.participants.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                let reason_text = match reason {
+                    LeaveReason::Left => "left",
+                    LeaveReason::Dropped => "dropped",
+                    LeaveReason::Removed => "removed",
+                };
+                if let Some(session) = &session_id {
+                    if let Err(e) = self.store.record_leave(session, &conn.to_string(), reason_text, now as i64).await {
+                        tracing::error!(room = %self.room.id, error = %e, "could not record a leave");
+                    }
+                }
+                if let Some(who) = who {
+                    self.audit_who("left", &who, participant.seat.as_ref().map(|s| s.as_str()), reason_text).await;
+                }
+                let reason = match reason {
+                    LeaveReason::Left => wire::LeaveReason::Left,
+                    LeaveReason::Dropped => wire::LeaveReason::Dropped,
+                    LeaveReason::Removed => wire::LeaveReason::Removed,
+                };
+                self.broadcast(
+                    ServerMessage::ParticipantLeft {
+                        participant_id: conn.to_string(),
+                        seat: participant.seat.map(|s| s.to_string()),
+                        reason,
+                    },
+                    too_slow,
+                );
+            }
+            Effect::Seated { conn, seat } => {
+                if let (Some(session), Some(who)) = (&session_id, self.idents.get(&conn).cloned()) {
+                    let record = SeatRecord { seat: seat.to_string(), role: who.role.to_string(), subject: who.subject.to_string() };
+                    if let Err(e) = self.store.add_seat(session, &record).await {
+                        tracing::error!(room = %self.room.id, error = %e, "could not record a seat");
+                    }
+                }
+            }
+            Effect::Locked { by } => {
+                self.record_lock(true, by, now, &session_id).await;
+                let msg = ServerMessage::RoomLocked { by: by.map(|c| c.to_string()), seats: self.wire_seats() };
+                self.broadcast(msg, too_slow);
+                tracing::info!(room = %self.room.id, by = ?by.map(|c| c.to_string()), "room locked");
+            }
+            Effect::Unlocked { by } => {
+                self.record_lock(false, Some(by), now, &session_id).await;
+                self.broadcast(ServerMessage::RoomUnlocked { by: by.to_string() }, too_slow);
+                tracing::info!(room = %self.room.id, by = %by, "room unlocked");
+            }
+            Effect::SessionEnded { session, reason, removed } => {
+                if let Err(e) = self.store.end_session(session.as_str(), reason.as_str(), now as i64).await {
+                    tracing::error!(room = %self.room.id, error = %e, "could not record a session's end");
+                }
+                self.metrics.sessions_ended.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.metrics.participants.fetch_sub(removed.len() as i64, std::sync::atomic::Ordering::Relaxed);
+                let entry = AuditEntry {
+                    at: now as i64,
+                    kind: "session_ended".into(),
+                    room: Some(self.room.id.to_string()),
+                    session: Some(session.to_string()),
+                    subject: None,
+                    role: None,
+                    seat: None,
+                    detail: reason.as_str().into(),
+                };
+                self.append(entry).await;
+                let msg = ServerMessage::SessionEnded { session_id: session.to_string(), reason: reason.as_str().into() };
+                self.broadcast(msg, too_slow);
+                self.links.clear();
+                self.idents.clear();
+                tracing::info!(room = %self.room.id, session = %session, reason = reason.as_str(), "session ended");
+            }
+        }
+    }
+
+    async fn record_lock(&mut self, locked: bool, by: Option<ConnId>, now: Millis, session: &Option<String>) {
+        let by_subject = by.and_then(|c| self.idents.get(&c)).map(|w| w.subject.to_string());
+        if let Some(session) = session {
+            if let Err(e) = self.store.record_lock(session, locked, by_subject.as_deref(), now as i64).await {
+                tracing::error!(room = %self.room.id, error = %e, "could not record a lock change");
+            }
+        }
+        let kind = if locked { "locked" } else { "unlocked" };
+        let detail = if by.is_some() { "by_expert" } else { "all_seats_taken" };
+        let entry = AuditEntry {
+            at: now as i64,
+            kind: kind.into(),
+            room: Some(self.room.id.to_string()),
+            session: session.clone(),
+            subject: by_subject,
+            role: by.map(|_| Role::Expert.to_string()),
+            seat: None,
+            detail: detail.into(),
+        };
+        self.append(entry).await;
+    }
+
+    async fn audit(&mut self, kind: &str, subject: Option<&Identity>, seat: Option<&str>, detail: &str) {
+        let entry = AuditEntry {
+            at: now_ms() as i64,
+            kind: kind.into(),
+            room: Some(self.room.id.to_string()),
+            session: self.room.session.as_ref().map(|s| s.id.to_string()),
+            subject: subject.map(|w| w.subject.to_string()),
+            role: subject.map(|w| w.role.to_string()),
+            seat: seat.map(str::to_owned),
+            detail: detail.into(),
+        };
+        self.append(entry).await;
+    }
+
+    async fn audit_who(&mut self, kind: &str, who: &Identity, seat: Option<&str>, detail: &str) {
+        self.audit(kind, Some(who), seat, detail).await;
+    }
+
+    async fn append(&self, entry: AuditEntry) {
+        if let Err(e) = self.store.append_audit(&entry).await {
+            tracing::error!(room = %self.room.id, kind = %entry.kind, error = %e, "could not append to the audit log");
+        }
+    }
+
+    fn send(&self, conn: ConnId, msg: ServerMessage, too_slow: &mut Vec<ConnId>) {
+        if let Some(link) = self.links.get(&conn) {
+            if let Err(mpsc::error::TrySendError::Full(_)) = link.out.try_send(msg) {
+                too_slow.push(conn);
+            }
+        }
+    }
+
+    fn broadcast(&self, msg: ServerMessage, too_slow: &mut Vec<ConnId>) {
+        for conn in self.links.keys() {
+            self.send(*conn, msg.clone(), too_slow);
+        }
+    }
+
+    fn broadcast_except(&self, except: ConnId, msg: ServerMessage, too_slow: &mut Vec<ConnId>) {
+        for conn in self.links.keys().filter(|c| **c != except) {
+            self.send(*conn, msg.clone(), too_slow);
+        }
+    }
+
+    fn wire_participant(&self, conn: ConnId) -> wire::Participant {
+        let seat = self.room.session.as_ref().and_then(|s| s.participants.get(&conn)).and_then(|p| p.seat.as_ref());
+        let who = self.idents.get(&conn);
+        wire::Participant {
+            participant_id: conn.to_string(),
+            role: who.map(|w| w.role.to_string()).unwrap_or_default(),
+            display_name: who.map(|w| w.display_name.clone()).unwrap_or_default(),
+            agency: who.and_then(|w| w.agency.clone()),
+            seat: seat.map(|s| s.to_string()),
+        }
+    }
+
+    fn wire_participants(&self) -> Vec<wire::Participant> {
+        match &self.room.session {
+            Some(s) => s.participants.keys().map(|c| self.wire_participant(*c)).collect(),
+            None => Vec::new(),
+        }
+    }
+
+    fn seat_views(&self) -> Vec<SeatView> {
+        let config = self.config.borrow().clone();
+        match &self.room.session {
+            Some(s) => s
+                .seats
+                .iter()
+                .map(|seat| SeatView {
+                    seat: seat.id.to_string(),
+                    role: seat.role,
+                    subject: seat.subject.to_string(),
+                    display_name: config.display_name(&seat.subject).unwrap_or(seat.subject.as_str()).to_owned(),
+                    taken: seat.occupant.is_some(),
+                })
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+
+    fn wire_seats(&self) -> Vec<wire::SeatInfo> {
+        self.seat_views()
+            .into_iter()
+            .map(|s| wire::SeatInfo { seat: s.seat, role: s.role.to_string(), display_name: s.display_name, taken: s.taken })
+            .collect()
+    }
+
+    fn view(&self) -> RoomView {
+        let config = self.config.borrow().clone();
+        let device = config.device(&self.room.id);
+        RoomView {
+            room: self.room.id.to_string(),
+            name: device.map(|d| d.name.clone()).unwrap_or_default(),
+            service_point: device.map(|d| d.service_point.clone()).unwrap_or_default(),
+            state: wire_state(self.room.phase()),
+            session_id: self.room.session.as_ref().map(|s| s.id.to_string()),
+            opened_at: self.room.session.as_ref().map(|s| s.opened_at),
+            seats: self.seat_views(),
+            participants: self.wire_participants(),
+        }
+    }
+}
+
+pub fn wire_state(p: RoomPhase) -> wire::RoomState {
+    match p {
+        RoomPhase::Idle => wire::RoomState::Idle,
+        RoomPhase::Gathering => wire::RoomState::Gathering,
+        RoomPhase::Locked => wire::RoomState::Locked,
+        RoomPhase::Unlocked => wire::RoomState::Unlocked,
+    }
+}
+
+async fn sleep_or_forever(d: Option<Duration>) {
+    match d {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+    }
+}

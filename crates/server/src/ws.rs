@@ -1,0 +1,360 @@
+//! One task per WebSocket connection: the signalling protocol of `docs/protocol.md`.
+//!
+//! The task owns its socket and does four things in one `select!`: read client frames (bounded in size and
+//! rate), forward what the room sends (`out`), obey the room's kill switch (replaced, too slow), and keep the
+//! connection alive (pings, an idle timeout). It never holds a lock, and nothing it does can block another
+//! connection: writes to the socket have a deadline, and the room only ever `try_send`s to it.
+
+use crate::app::AppState;
+use crate::rooms::{room_error_code, ConnLink, Identity, RoomHandle};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, OwnedSemaphorePermit};
+use vayla_domain::{ConnId, RoomId, SubjectId};
+use vayla_protocol::{decode_client, ClientMessage, ErrorCode, ServerMessage, MAX_MESSAGE_BYTES, PROTOCOL_VERSION};
+
+/// Frames up to this size are read and answered with `message_too_large`; larger ones close the socket at
+/// the WebSocket layer before they are buffered.
+const HARD_FRAME_LIMIT: usize = 1 << 20;
+/// A socket write slower than this means the client is not reading; the connection is dropped.
+const WRITE_DEADLINE: Duration = Duration::from_secs(10);
+
+pub async fn upgrade(State(app): State<AppState>, ws: WebSocketUpgrade) -> Response {
+    if *app.shutdown.borrow() {
+        return crate::error::ApiError::unavailable("shutting_down", "the server is shutting down").into_response();
+    }
+    let Ok(permit) = app.connections.clone().try_acquire_owned() else {
+        return crate::error::ApiError::unavailable("too_many_connections", "the server is at its connection limit")
+            .into_response();
+    };
+    ws.max_message_size(HARD_FRAME_LIMIT)
+        .max_frame_size(HARD_FRAME_LIMIT)
+        .on_upgrade(move |socket| async move {
+            let conn = ConnId(app.next_conn.fetch_add(1, Relaxed));
+            Connection::new(app, socket, conn, permit).run().await
+        })
+}
+
+/// A token bucket: `rate` per second sustained, `burst` at once.
+struct Bucket {
+    tokens: f64,
+    rate: f64,
+    burst: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    fn new(rate: u32, burst: u32) -> Self {
+        Bucket { tokens: burst as f64, rate: rate as f64, burst: burst as f64, at: Instant::now() }
+    }
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.at).as_secs_f64() * self.rate).min(self.burst);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// What the loop should do after a step.
+enum Flow {
+    Continue,
+    Close,
+}
+
+struct Connection {
+    app: AppState,
+    socket: WebSocket,
+    conn: ConnId,
+    out_tx: mpsc::Sender<ServerMessage>,
+    kill_tx: mpsc::Sender<ErrorCode>,
+    greeted: bool,
+    room: Option<RoomHandle>,
+    bucket: Bucket,
+    /// Messages dropped for rate in a row; the connection is closed when this reaches the burst size.
+    strikes: u32,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Connection {
+    fn new(app: AppState, socket: WebSocket, conn: ConnId, permit: OwnedSemaphorePermit) -> Self {
+        // The receivers are handed to `run`; these senders are cloned into the room's link on join.
+        let (out_tx, _) = mpsc::channel(1);
+        let (kill_tx, _) = mpsc::channel(1);
+        let bucket = Bucket::new(app.config.rate_per_s, app.config.rate_burst);
+        Connection { app, socket, conn, out_tx, kill_tx, greeted: false, room: None, bucket, strikes: 0, _permit: permit }
+    }
+
+    async fn run(mut self) {
+        let (out_tx, mut out_rx) = mpsc::channel(self.app.config.outbound_queue);
+        let (kill_tx, mut kill_rx) = mpsc::channel(1);
+        self.out_tx = out_tx;
+        self.kill_tx = kill_tx;
+        let _alive = self.app.alive.clone();
+        let mut shutdown = self.app.shutdown.clone();
+        self.app.metrics.connections.fetch_add(1, Relaxed);
+        tracing::debug!(conn = %self.conn, "connection opened");
+
+        let heartbeat = self.app.config.heartbeat();
+        let mut ticker = tokio::time::interval(heartbeat);
+        ticker.tick().await;
+        let mut last_heard = Instant::now();
+        let handshake = tokio::time::sleep(Duration::from_millis(self.app.config.handshake_timeout_ms));
+        tokio::pin!(handshake);
+
+        loop {
+            let flow = tokio::select! {
+                frame = self.socket.recv() => match frame {
+                    Some(Ok(Message::Text(text))) => { last_heard = Instant::now(); self.on_text(text.as_str()).await }
+                    Some(Ok(Message::Binary(_))) => {
+                        last_heard = Instant::now();
+                        self.app.metrics.protocol_errors.fetch_add(1, Relaxed);
+                        self.error(None, ErrorCode::BadMessage, "binary frames are not part of the protocol; send JSON text").await
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => { last_heard = Instant::now(); Flow::Continue }
+                    Some(Ok(Message::Close(_))) | None => Flow::Close,
+                    Some(Err(e)) => {
+                        tracing::info!(conn = %self.conn, error = %e, "connection failed");
+                        Flow::Close
+                    }
+                },
+                Some(msg) = out_rx.recv() => {
+                    if matches!(msg, ServerMessage::SessionEnded { .. }) {
+                        self.room = None;
+                    }
+                    self.write(&msg).await
+                }
+                Some(code) = kill_rx.recv() => {
+                    // The room has already let this connection go. What it queued before the kill (a `joined`,
+                    // say) still goes out first, so that the client sees events in the order they happened.
+                    self.room = None;
+                    while let Ok(msg) = out_rx.try_recv() {
+                        if let Flow::Close = self.write(&msg).await {
+                            break;
+                        }
+                    }
+                    let message = match code {
+                        ErrorCode::Replaced => "a newer connection took your seat",
+                        ErrorCode::SlowConsumer => "you fell too far behind reading messages",
+                        _ => "disconnected by the server",
+                    };
+                    self.error(None, code, message).await;
+                    Flow::Close
+                }
+                _ = ticker.tick() => {
+                    if last_heard.elapsed() > heartbeat * 3 {
+                        self.error(None, ErrorCode::IdleTimeout, "nothing heard for three heartbeats").await;
+                        Flow::Close
+                    } else if self.socket.send(Message::Ping(Default::default())).await.is_err() {
+                        Flow::Close
+                    } else {
+                        Flow::Continue
+                    }
+                }
+                _ = &mut handshake, if !self.greeted => {
+                    self.error(None, ErrorCode::HandshakeRequired, "send hello first").await;
+                    Flow::Close
+                }
+                _ = shutdown.changed() => {
+                    let after = self.app.config.shutdown_grace_ms;
+                    let _ = self.write(&ServerMessage::Shutdown { reconnect_after_ms: after }).await;
+                    Flow::Close
+                }
+            };
+            if let Flow::Close = flow {
+                break;
+            }
+        }
+        // Any way out but `leave` is a drop, a server shutdown included: the seat holder may come back.
+        if let Some(room) = self.room.take() {
+            room.dropped(self.conn).await;
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.socket.send(Message::Close(None))).await;
+        self.app.metrics.connections.fetch_sub(1, Relaxed);
+        tracing::debug!(conn = %self.conn, "connection closed");
+    }
+
+    async fn write(&mut self, msg: &ServerMessage) -> Flow {
+        let text = serde_json::to_string(msg).expect("server messages serialise");
+        match tokio::time::timeout(WRITE_DEADLINE, self.socket.send(Message::Text(text.into()))).await {
+            Ok(Ok(())) => Flow::Continue,
+            _ => Flow::Close,
+        }
+    }
+
+    /// Send an error; fatal codes close the connection.
+    async fn error(&mut self, id: Option<String>, code: ErrorCode, message: impl Into<String>) -> Flow {
+        let message = message.into();
+        tracing::info!(conn = %self.conn, code = code.as_str(), %message, "signalling error");
+        let flow = self.write(&ServerMessage::Error { id, code, message }).await;
+        if code.is_fatal() {
+            Flow::Close
+        } else {
+            flow
+        }
+    }
+
+    async fn on_text(&mut self, text: &str) -> Flow {
+        self.app.metrics.messages_in.fetch_add(1, Relaxed);
+        if text.len() > MAX_MESSAGE_BYTES {
+            self.app.metrics.protocol_errors.fetch_add(1, Relaxed);
+            let msg = format!("a message may be at most {MAX_MESSAGE_BYTES} bytes; this one was {}", text.len());
+            return self.error(None, ErrorCode::MessageTooLarge, msg).await;
+        }
+        if !self.bucket.take() {
+            self.app.metrics.protocol_errors.fetch_add(1, Relaxed);
+            self.strikes += 1;
+            let flow = self.error(None, ErrorCode::RateLimited, "too many messages; this one was dropped").await;
+            if self.strikes >= self.app.config.rate_burst {
+                tracing::warn!(conn = %self.conn, "closing a connection that kept exceeding the message rate");
+                return Flow::Close;
+            }
+            return flow;
+        }
+        self.strikes = 0;
+        let msg = match decode_client(text) {
+            Ok(msg) => msg,
+            Err(e) => {
+                self.app.metrics.protocol_errors.fetch_add(1, Relaxed);
+                return if self.greeted {
+                    self.error(e.id, e.code, e.message).await
+                } else {
+                    self.error(e.id, ErrorCode::HandshakeRequired, format!("send hello first ({})", e.message)).await
+                };
+            }
+        };
+        let id = msg.id().map(str::to_owned);
+        if !self.greeted {
+            return match msg {
+                ClientMessage::Hello { versions, .. } if versions.contains(&PROTOCOL_VERSION) => {
+                    self.greeted = true;
+                    self.write(&ServerMessage::Welcome {
+                        id,
+                        version: PROTOCOL_VERSION,
+                        heartbeat_ms: self.app.config.heartbeat_ms,
+                        max_message_bytes: MAX_MESSAGE_BYTES,
+                    })
+                    .await
+                }
+                ClientMessage::Hello { versions, .. } => {
+                    let m = format!("this server speaks version {PROTOCOL_VERSION}; you offered {versions:?}");
+                    self.error(id, ErrorCode::UnsupportedVersion, m).await
+                }
+                _ => self.error(id, ErrorCode::HandshakeRequired, "send hello first").await,
+            };
+        }
+        match msg {
+            ClientMessage::Hello { .. } => self.error(id, ErrorCode::AlreadyGreeted, "hello was already said").await,
+            ClientMessage::Ping { .. } => self.write(&ServerMessage::Pong { id }).await,
+            ClientMessage::Join { room, token, .. } => self.join(id, room, token).await,
+            ClientMessage::Leave { .. } => match self.room.take() {
+                None => self.error(id, ErrorCode::NotJoined, "not in a room").await,
+                Some(room) => {
+                    let _ = room.leave(self.conn).await;
+                    self.write(&ServerMessage::Ok { id }).await
+                }
+            },
+            ClientMessage::Lock { .. } | ClientMessage::Unlock { .. } | ClientMessage::EndSession { .. } => {
+                let Some(room) = self.room.clone() else {
+                    return self.error(id, ErrorCode::NotJoined, "not in a room").await;
+                };
+                let result = match msg {
+                    ClientMessage::Lock { .. } => room.set_lock(self.conn, true).await,
+                    ClientMessage::Unlock { .. } => room.set_lock(self.conn, false).await,
+                    _ => room.end_by(self.conn).await,
+                };
+                match result {
+                    Ok(Ok(())) => self.write(&ServerMessage::Ok { id }).await,
+                    Ok(Err(e)) => self.error(id, room_error_code(&e), e.to_string()).await,
+                    Err(gone) => {
+                        self.room = None;
+                        self.error(id, ErrorCode::NotJoined, gone.to_string()).await
+                    }
+                }
+            }
+            ClientMessage::Offer { sdp, .. } | ClientMessage::Answer { sdp, .. } => {
+                if self.room.is_none() {
+                    return self.error(id, ErrorCode::NotJoined, "join a room before negotiating media").await;
+                }
+                if !sdp.starts_with("v=0") {
+                    return self.error(id, ErrorCode::BadSdp, "an SDP starts with \"v=0\"").await;
+                }
+                self.error(id, ErrorCode::MediaUnavailable, "this server has no media engine yet").await
+            }
+            ClientMessage::Candidate { .. } => {
+                if self.room.is_none() {
+                    return self.error(id, ErrorCode::NotJoined, "join a room before negotiating media").await;
+                }
+                self.error(id, ErrorCode::MediaUnavailable, "this server has no media engine yet").await
+            }
+        }
+    }
+
+    async fn join(&mut self, id: Option<String>, room: String, token: String) -> Flow {
+        if self.room.is_some() {
+            return self.error(id, ErrorCode::AlreadyJoined, "already in a room; leave first").await;
+        }
+        let claims = match self.app.auth.verify_room(&token) {
+            Ok(c) => c,
+            Err(e) => {
+                self.app.metrics.refused(e.code());
+                return self.error(id, e.code(), e.to_string()).await;
+            }
+        };
+        let Ok(room_id) = RoomId::new(room.as_str()) else {
+            return self.error(id, ErrorCode::UnknownRoom, "no such room").await;
+        };
+        if claims.room != room_id.as_str() {
+            self.app.metrics.refused(ErrorCode::WrongRoom);
+            return self.error(id, ErrorCode::WrongRoom, "the token is for another room").await;
+        }
+        let Some(handle) = self.app.rooms.borrow().get(&room_id).cloned() else {
+            return self.error(id, ErrorCode::UnknownRoom, "no such room").await;
+        };
+        let Some(who) = self.identity(&claims.sub, claims.role) else {
+            self.app.metrics.refused(ErrorCode::Forbidden);
+            return self.error(id, ErrorCode::Forbidden, "the token's subject is no longer in the rooms-config").await;
+        };
+        let link = ConnLink { conn: self.conn, out: self.out_tx.clone(), kill: self.kill_tx.clone() };
+        match handle.join(link, who, id.clone()).await {
+            Ok(Ok(())) => {
+                self.room = Some(handle);
+                Flow::Continue // the room sends `joined` through the outbound queue, in order with what follows
+            }
+            Ok(Err(e)) => self.error(id, room_error_code(&e), e.to_string()).await,
+            Err(gone) => self.error(id, ErrorCode::UnknownRoom, gone.to_string()).await,
+        }
+    }
+
+    /// The joining subject as the current rooms-config knows them.
+    fn identity(&self, subject: &str, role: vayla_domain::Role) -> Option<Identity> {
+        let subject = SubjectId::new(subject).ok()?;
+        let config = self.app.rooms_config.borrow().clone();
+        if let Some(person) = config.person(&subject) {
+            if person.role != role {
+                return None;
+            }
+            return Some(Identity {
+                subject,
+                role,
+                display_name: person.name.clone(),
+                agency: person.agency.clone(),
+            });
+        }
+        let room = RoomId::new(subject.as_str()).ok()?;
+        let device = config.device(&room)?;
+        (role == vayla_domain::Role::Device).then(|| Identity {
+            subject,
+            role,
+            display_name: device.name.clone(),
+            agency: None,
+        })
+    }
+}

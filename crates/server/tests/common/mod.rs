@@ -1,0 +1,186 @@
+//! The integration-test harness: [`spawn_app`] starts the real server on port 0 with a fresh database (an
+//! SQLite file, or a new PostgreSQL database) and its own copy of the demo rooms-config, and returns a handle
+//! with the address and helpers that read like a user's story.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use vayla_client::{Api, Signal};
+use vayla_protocol::ServerMessage;
+use vayla_server::{start, Config, Server};
+
+/// Every demo person's password and every demo device's credential (README names them).
+pub const PASSWORD: &str = "vayla-demo";
+pub const DEVICE_CREDENTIAL: &str = "device-demo";
+pub const WAIT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestApp {
+    pub server: Option<Server>,
+    pub api: Api,
+    pub rooms_config: PathBuf,
+    pub backend: Backend,
+    _dir: tempfile::TempDir,
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// A database URL for a fresh, empty database of `backend`.
+pub async fn fresh_database(backend: Backend, dir: &Path) -> String {
+    match backend {
+        Backend::Sqlite => format!("sqlite://{}", dir.join("vayla.db").display()),
+        Backend::Postgres => {
+            let admin = std::env::var("VAYLA_TEST_PG_URL").unwrap_or_else(|_| {
+                panic!(
+                    "PostgreSQL tests need VAYLA_TEST_PG_URL (an admin URL such as \
+                     postgres://postgres@127.0.0.1:5433/postgres); scripts/test-all.sh starts a server and sets it"
+                )
+            });
+            vayla_store::fresh_postgres_database(&admin).await.expect("create a fresh PostgreSQL database")
+        }
+    }
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    tracing_subscriber_init();
+    let dir = tempfile::tempdir().unwrap();
+    let rooms_config = dir.path().join("rooms-config");
+    copy_dir(&repo_root().join("rooms-config"), &rooms_config);
+    let mut config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.path().join("data"),
+        database_url: Some(fresh_database(backend, dir.path()).await),
+        rooms_config: rooms_config.clone(),
+        web_dir: repo_root().join("web"),
+        reload_interval_ms: 100,
+        grace_ms: 1_500,
+        heartbeat_ms: 1_000,
+        ..Config::default()
+    };
+    tweak(&mut config);
+    let server = start(config).await.expect("server starts");
+    let api = Api::new(server.url());
+    TestApp { server: Some(server), api, rooms_config, backend, _dir: dir }
+}
+
+fn tracing_subscriber_init() {
+    // Logs go to the test's captured output; RUST_LOG=info shows them.
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+}
+
+impl TestApp {
+    pub fn server(&self) -> &Server {
+        self.server.as_ref().expect("server running")
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(s) = self.server.take() {
+            s.shutdown().await;
+        }
+    }
+
+    /// A person's access token.
+    pub async fn login(&self, who: &str) -> String {
+        self.api.login(who, PASSWORD).await.unwrap_or_else(|e| panic!("{who} logs in: {e}")).access_token
+    }
+
+    /// A device's access token.
+    pub async fn device(&self, room: &str) -> String {
+        self.api.device_login(room, DEVICE_CREDENTIAL).await.expect("device logs in").access_token
+    }
+
+    /// An advisor of the room's service point opens a session with these seats.
+    pub async fn open(&self, room: &str, seats: &[(&str, &str)]) -> serde_json::Value {
+        let advisor = format!("advisor-{}", room.rsplit_once('-').map(|(sp, _)| sp).unwrap_or(room));
+        let token = self.login(&advisor).await;
+        self.api.open_session(&token, room, seats).await.expect("session opens")
+    }
+
+    /// A signalling connection that has said hello.
+    pub async fn signal(&self) -> Signal {
+        Signal::open(&self.api.ws_url()).await.expect("websocket opens")
+    }
+
+    /// Log `who` in (a person, or a device when `who` is a room), get a room token and join.
+    pub async fn join(&self, who: &str, room: &str) -> (Signal, Result<ServerMessage, vayla_client::ClientError>) {
+        let access = if who == room { self.device(room).await } else { self.login(who).await };
+        let token = self.api.join_token(&access, room).await.expect("room token").token;
+        let mut s = self.signal().await;
+        let r = s.join(room, &token).await;
+        (s, r)
+    }
+
+    /// Like [`TestApp::join`], but the join must succeed.
+    pub async fn joined(&self, who: &str, room: &str) -> Signal {
+        let (s, r) = self.join(who, room).await;
+        r.unwrap_or_else(|e| panic!("{who} joins {room}: {e}"));
+        s
+    }
+
+    pub fn write_config(&self, relative: &str, text: &str) {
+        std::fs::write(self.rooms_config.join(relative), text).unwrap();
+    }
+
+    pub fn read_config(&self, relative: &str) -> String {
+        std::fs::read_to_string(self.rooms_config.join(relative)).unwrap()
+    }
+}
+
+/// Poll `check` until it is true, for at most `wait`.
+pub async fn eventually<F, Fut>(wait: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        if check().await {
+            return true;
+        }
+        if tokio::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Generate one test per backend from `async fn name(backend: Backend)`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $name() { super::$name($crate::common::Backend::Sqlite).await } )*
+        }
+        mod postgres {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $name() { super::$name($crate::common::Backend::Postgres).await } )*
+        }
+    };
+}
