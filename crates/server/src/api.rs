@@ -178,6 +178,32 @@ pub async fn device_login(
     }))
 }
 
+/// `POST /api/refresh`: a fresh access token for a caller whose token is still valid, as long as they are still
+/// in the rooms-config. Removing someone from the config therefore revokes them within one token lifetime.
+pub async fn refresh(State(app): State<AppState>, caller: Caller) -> Result<Json<TokenReply>, ApiError> {
+    let config = app.rooms_config.borrow().clone();
+    let subject = caller.subject();
+    let gone = || ApiError::unauthorized("invalid_credentials", "this account is no longer configured");
+    let (display_name, agency, service_point) = if caller.role() == Role::Device {
+        let device = RoomId::new(subject.as_str()).ok().and_then(|id| config.device(&id).cloned()).ok_or_else(gone)?;
+        (device.name, None, Some(device.service_point))
+    } else {
+        let person = config.person(&subject).filter(|p| p.role == caller.role()).cloned().ok_or_else(gone)?;
+        (person.name, person.agency, person.service_point)
+    };
+    let (token, claims) = app.auth.issue_access(&subject, caller.role(), now_ms());
+    Ok(Json(TokenReply {
+        access_token: token,
+        token_type: "Bearer",
+        expires_in: claims.exp - claims.iat,
+        subject: subject.to_string(),
+        role: caller.role(),
+        display_name,
+        agency,
+        service_point,
+    }))
+}
+
 fn room_handle(app: &AppState, room: &str) -> Result<(RoomId, RoomHandle), ApiError> {
     let id = RoomId::new(room).map_err(|_| ApiError::not_found("unknown_room", format!("no room {room:?}")))?;
     let handle = app.rooms.borrow().get(&id).cloned();

@@ -55,7 +55,7 @@ impl Default for Config {
             web_dir: PathBuf::from("web"),
             reload_interval_ms: 1_000,
             grace_ms: 60_000,
-            access_token_ttl_s: 8 * 3600,
+            access_token_ttl_s: 15 * 60,
             room_token_ttl_s: 300,
             key_rotation_s: 24 * 3600,
             heartbeat_ms: 10_000,

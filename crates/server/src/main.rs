@@ -48,7 +48,17 @@ async fn serve(args: &[String]) -> Result<()> {
     let config = Config::load(file.as_deref(), std::env::vars()).context("configuration")?;
     let server = start(config).await.context("starting the server")?;
     println!("Väylä is running: open {}/ in a browser (Ctrl-C stops it)", server.url());
-    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    wait_for_stop_signal().await?;
     server.shutdown().await;
+    Ok(())
+}
+
+/// Ctrl-C (SIGINT) or SIGTERM, the signal service managers send.
+async fn wait_for_stop_signal() -> Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("SIGTERM handler")?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
+        _ = term.recv() => {}
+    }
     Ok(())
 }

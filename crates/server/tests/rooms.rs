@@ -406,6 +406,18 @@ async fn signing_keys_rotate_and_old_tokens_stay_valid(backend: Backend) {
     assert_eq!(header["kid"], r["kid"]);
     let mut s = app.signal().await;
     s.join("kiiminki-1", &token).await.unwrap();
+    // Access tokens are renewed while their subject is configured; removing the person revokes renewal.
+    let renewed = app.api.call::<Value>(reqwest::Method::POST, "/api/refresh", Some(&old_access), None).await.unwrap();
+    assert_eq!(renewed["subject"], "kela-mikko");
+    assert_eq!(renewed["expires_in"], 900);
+    let people = app.read_config("people.toml");
+    let start = people.find("id = \"kela-mikko\"").unwrap();
+    let block_start = people[..start].rfind("[[person]]").unwrap();
+    let block_end = people[start..].find("[[person]]").map(|i| start + i).unwrap_or(people.len());
+    app.write_config("people.toml", &format!("{}{}", &people[..block_start], &people[block_end..]));
+    assert!(eventually(WAIT, || async {
+        app.api.call::<Value>(reqwest::Method::POST, "/api/refresh", Some(&old_access), None).await.is_err()
+    }).await, "a removed person cannot renew their token");
     // Non-admins may not rotate.
     let e = app.api.call::<Value>(reqwest::Method::POST, "/api/admin/rotate-keys", Some(&old_access), None).await.unwrap_err();
     assert!(matches!(e, ClientError::Api { status: 403, .. }));

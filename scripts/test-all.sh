@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Runs every test suite of Väylä, installing what it needs when it is missing:
+#   1. Rust: unit, property and integration tests of every crate, on SQLite and on a real PostgreSQL server
+#      that this script starts (scripts/pg-test-server.sh) unless VAYLA_TEST_PG_URL names one;
+#   2. the protocol interop client (Python, written from docs/protocol.md alone) against the real server;
+#   3. browser end-to-end tests in headless Chromium (Debian's chromium, driven by playwright-core, pages
+#      checked with axe-core).
+# Exits non-zero if any suite fails. Works on a fresh Debian machine with the Rust toolchain, as root or with
+# passwordless sudo for the package installs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+export CARGO_TERM_COLOR=never
+
+say() { printf '\n=== %s\n' "$*"; }
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+apt_install() {
+    export DEBIAN_FRONTEND=noninteractive
+    if [ -z "${apt_updated:-}" ]; then as_root apt-get update -qq; apt_updated=1; fi
+    as_root apt-get install -y -qq --no-install-recommends "$@"
+}
+
+started_pg=""
+cleanup() { if [ -n "$started_pg" ]; then scripts/pg-test-server.sh stop >/dev/null 2>&1 || true; fi; }
+trap cleanup EXIT
+
+say "PostgreSQL"
+if [ -z "${VAYLA_TEST_PG_URL:-}" ]; then
+    scripts/pg-test-server.sh start
+    started_pg=1
+    VAYLA_TEST_PG_URL=$(scripts/pg-test-server.sh url)
+    export VAYLA_TEST_PG_URL
+fi
+echo "using $VAYLA_TEST_PG_URL"
+
+say "Rust: build"
+cargo build --workspace --all-targets --locked
+
+say "Rust: tests (SQLite and PostgreSQL)"
+cargo test --workspace --locked
+
+export VAYLA_BIN="$root/target/debug/vayla"
+
+say "Protocol interop client (Python)"
+command -v python3 >/dev/null || apt_install python3
+venv="$root/target/interop-venv"
+if [ ! -x "$venv/bin/pytest" ]; then
+    python3 -m venv "$venv" 2>/dev/null || { apt_install python3-venv; python3 -m venv "$venv"; }
+fi
+"$venv/bin/pip" install -q --disable-pip-version-check -r tests/interop/requirements.txt
+(cd tests/interop && "$venv/bin/pytest" -q)
+
+say "Browser end-to-end tests (headless Chromium)"
+[ -x /usr/bin/chromium ] || apt_install chromium
+command -v npm >/dev/null || apt_install nodejs npm
+(cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error && npm test)
+
+say "All suites passed"
