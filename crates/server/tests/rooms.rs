@@ -440,7 +440,34 @@ async fn shutdown_tells_connected_clients(backend: Backend) {
     assert!(device.closed_within(WAIT).await);
 }
 
+async fn a_silent_connection_is_dropped_and_the_room_is_told(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.open("mikkeli-3", &[("expert", "vero-juha")]).await;
+    let mut expert = app.joined("vero-juha", "mikkeli-3").await;
+    // The device joins and then goes silent: it stops reading, so it never answers the server's pings
+    // (heartbeat is 1 s in tests; three missed heartbeats drop it).
+    let mut device = app.joined("mikkeli-3", "mikkeli-3").await;
+    let reason = expert
+        .wait_for(Duration::from_secs(8), |m| match m {
+            ServerMessage::ParticipantLeft { seat, reason, .. } if seat.as_deref() == Some("device") => Some(*reason),
+            _ => None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(reason, LeaveReason::Dropped);
+    // The server closed the silent connection: its last word is `idle_timeout`, unless the client's library
+    // fails first trying to send its overdue pongs into the closed socket.
+    match device.wait_for(WAIT, |m| matches!(m, ServerMessage::Error { .. }).then(|| m.clone())).await {
+        Ok(ServerMessage::Error { code, .. }) => assert_eq!(code, ErrorCode::IdleTimeout),
+        Err(ClientError::Ws(_) | ClientError::Closed) => {}
+        other => panic!("expected the device's connection closed, got {other:?}"),
+    }
+    // The expert, who kept reading (and so answering pings), is still served.
+    assert!(matches!(expert.request(ClientMessage::Ping { id: None }).await.unwrap(), ServerMessage::Pong { .. }));
+}
+
 on_both_backends!(
+    a_silent_connection_is_dropped_and_the_room_is_told,
     the_room_locks_exactly_when_the_last_expected_participant_joins,
     outsiders_are_refused_and_tokens_are_bound_to_their_room,
     a_seat_holder_gets_back_into_the_locked_room_and_the_old_connection_is_gone,
