@@ -211,6 +211,50 @@ impl Room {
         }
     }
 
+    /// Take up a session that outlived the server process, as the store recorded it: its seats (the device's
+    /// among them) and its lock state, with nobody connected. The grace period starts now: seat holders
+    /// reconnect as after any drop, and if nobody comes back in time the session ends as `everyone_left`.
+    pub fn restore(
+        &mut self,
+        now: Millis,
+        id: SessionId,
+        opened_at: Millis,
+        opened_by: SubjectId,
+        seats: Vec<(SeatId, Role, SubjectId)>,
+        lock: LockState,
+    ) -> Result<(), RoomError> {
+        if self.session.is_some() {
+            return Err(RoomError::SessionOpen);
+        }
+        let mut restored: Vec<Seat> = Vec::with_capacity(seats.len());
+        for (seat, role, subject) in seats {
+            if restored.iter().any(|s| s.subject == subject || s.id == seat) {
+                return Err(RoomError::BadSeats(format!("{subject} or {seat} recorded twice")));
+            }
+            restored.push(Seat { id: seat, role, subject, occupant: None });
+        }
+        let device_seat = restored.iter().find(|s| s.role == Role::Device);
+        if device_seat.map(|s| &s.subject) != Some(&self.device) {
+            return Err(RoomError::BadSeats("the recorded seats lack this room's device".into()));
+        }
+        let guests_seated = restored
+            .iter()
+            .filter_map(|s| s.id.as_str().strip_prefix("guest-").and_then(|n| n.parse::<u32>().ok()))
+            .max()
+            .unwrap_or(0);
+        self.session = Some(Session {
+            id,
+            opened_at,
+            opened_by,
+            seats: restored,
+            lock,
+            participants: BTreeMap::new(),
+            empty_since: Some(now),
+            guests_seated,
+        });
+        Ok(())
+    }
+
     /// When the owner should send the next [`Command::Tick`], if ever.
     pub fn next_deadline(&self) -> Option<Millis> {
         self.session.as_ref()?.empty_since.map(|t| t.saturating_add(self.grace_ms))

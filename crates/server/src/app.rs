@@ -9,12 +9,13 @@ use crate::api;
 use crate::auth::Auth;
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::rooms::{spawn_room, RoomHandle};
+use crate::rooms::{spawn_room, RoomDeps, RoomHandle};
 use crate::rooms_config::{fingerprint_dir, load_dir, RoomsConfig};
 use crate::now_ms;
 use crate::ws;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::middleware;
+use axum::routing::{any, get, post};
 use axum::Router;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -92,6 +93,7 @@ pub struct Server {
     pub metrics: Arc<Metrics>,
     shutdown: watch::Sender<bool>,
     alive: mpsc::Receiver<()>,
+    rooms_alive: mpsc::Receiver<()>,
     http: JoinHandle<()>,
     background: Vec<JoinHandle<()>>,
     grace: Duration,
@@ -142,15 +144,30 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     let rooms_config = Arc::new(load_dir(&config.rooms_config)?);
     store.sync_directory(&snapshot(&rooms_config), now_ms() as i64).await?;
     let auth = Auth::load(store.clone(), config.access_token_ttl_s, config.room_token_ttl_s, config.key_rotation_s, now_ms()).await?;
-    // Sessions left open by a previous run cannot be resumed: their connections are gone.
+    // Sessions left open by the previous process go on: each room takes its session up and its people
+    // reconnect. A session whose room is no longer configured ends.
+    let mut open: HashMap<String, vayla_store::SessionRecord> = HashMap::new();
     for s in store.open_sessions().await? {
-        store.end_session(&s.id, "server_restart", now_ms() as i64).await?;
+        match RoomId::new(s.room.as_str()) {
+            Ok(room) if rooms_config.devices.contains_key(&room) && !open.contains_key(&s.room) => {
+                open.insert(s.room.clone(), s);
+            }
+            _ => store.end_session(&s.id, "room_removed", now_ms() as i64).await?,
+        }
     }
     let metrics = Arc::new(Metrics::default());
     let (config_tx, config_rx) = watch::channel(rooms_config.clone());
+    let (rooms_alive_tx, rooms_alive) = mpsc::channel(1);
+    let deps = RoomDeps {
+        config: config_rx.clone(),
+        store: store.clone(),
+        metrics: metrics.clone(),
+        grace_ms: config.grace_ms,
+        alive: rooms_alive_tx,
+    };
     let mut map = RoomMap::new();
     for id in rooms_config.devices.keys() {
-        map.insert(id.clone(), spawn_room(id.clone(), config_rx.clone(), store.clone(), metrics.clone(), config.grace_ms));
+        map.insert(id.clone(), spawn_room(id.clone(), deps.clone(), open.remove(id.as_str())));
     }
     let (rooms_tx, rooms_rx) = watch::channel(Arc::new(map));
     let (status_tx, status_rx) = watch::channel(Arc::new(status_for(&rooms_config, None)));
@@ -174,7 +191,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     let reloader = Reloader {
         dir: config.rooms_config.clone(),
         interval: Duration::from_millis(config.reload_interval_ms),
-        grace_ms: config.grace_ms,
+        deps,
         store: store.clone(),
         metrics: metrics.clone(),
         config_tx,
@@ -207,6 +224,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         metrics,
         shutdown: shutdown_tx,
         alive: alive_rx,
+        rooms_alive,
         http,
         background,
         grace: Duration::from_millis(config.shutdown_grace_ms),
@@ -230,9 +248,29 @@ fn router(state: AppState, config: &Config) -> Router {
         .route("/api/audit", get(api::audit))
         .route("/api/admin/config", get(api::config_status))
         .route("/api/admin/rotate-keys", post(api::rotate_keys))
+        .route("/api/{*rest}", any(api::no_such_endpoint))
         .fallback_service(ServeDir::new(&config.web_dir))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::map_response(security_headers))
         .with_state(state)
+}
+
+/// Headers every response carries: the pages load nothing from elsewhere and run no inline code, so a strict
+/// content security policy holds; files are revalidated so that an update is never half old, half new.
+async fn security_headers(mut response: axum::response::Response) -> axum::response::Response {
+    use axum::http::{header, HeaderValue};
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; connect-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; \
+             style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+        ),
+    );
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-cache"));
+    response
 }
 
 impl Server {
@@ -249,6 +287,8 @@ impl Server {
         for task in self.background.drain(..) {
             let _ = task.await;
         }
+        // The rooms stop once their last handles are gone; they record their participants' leaving first.
+        let _ = tokio::time::timeout(self.grace, self.rooms_alive.recv()).await;
         self.store.close().await;
         tracing::info!("stopped");
     }
@@ -260,7 +300,7 @@ impl Server {
 struct Reloader {
     dir: std::path::PathBuf,
     interval: Duration,
-    grace_ms: Millis,
+    deps: RoomDeps,
     store: Store,
     metrics: Arc<Metrics>,
     config_tx: watch::Sender<Arc<RoomsConfig>>,
@@ -332,7 +372,7 @@ impl Reloader {
                 Some(h) => h.clone(),
                 None => {
                     tracing::info!(room = %id, "room added");
-                    spawn_room(id.clone(), self.config_rx.clone(), self.store.clone(), self.metrics.clone(), self.grace_ms)
+                    spawn_room(id.clone(), self.deps.clone(), None)
                 }
             };
             map.insert(id.clone(), handle);

@@ -15,11 +15,11 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use vayla_domain::room::Command;
 use vayla_domain::{
-    Admission, ConnId, Effect, LeaveReason, Millis, Role, Room, RoomError, RoomId, RoomPhase, SeatSpec, SessionId,
-    SubjectId,
+    Admission, ConnId, Effect, LeaveReason, LockState, Millis, Role, Room, RoomError, RoomId, RoomPhase, SeatId, SeatSpec,
+    SessionId, SubjectId,
 };
 use vayla_protocol::{self as wire, ErrorCode, ServerMessage};
-use vayla_store::{AuditEntry, NewSession, SeatRecord, Store};
+use vayla_store::{AuditEntry, NewSession, SeatRecord, SessionRecord, Store};
 
 /// Who is joining, as the connection established it from a verified room token and the rooms-config.
 #[derive(Debug, Clone)]
@@ -45,6 +45,7 @@ pub struct RoomView {
     pub room: String,
     pub name: String,
     pub service_point: String,
+    pub service_point_name: String,
     pub state: wire::RoomState,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session_id: Option<String>,
@@ -133,25 +134,31 @@ pub fn room_error_code(e: &RoomError) -> ErrorCode {
     }
 }
 
-/// Start the actor of one room. It runs until every handle is dropped.
-pub fn spawn_room(
-    id: RoomId,
-    config: watch::Receiver<Arc<RoomsConfig>>,
-    store: Store,
-    metrics: Arc<Metrics>,
-    grace_ms: Millis,
-) -> RoomHandle {
+/// What a room actor needs from its surroundings.
+#[derive(Clone)]
+pub struct RoomDeps {
+    pub config: watch::Receiver<Arc<RoomsConfig>>,
+    pub store: Store,
+    pub metrics: Arc<Metrics>,
+    pub grace_ms: Millis,
+    /// Held by every room actor, so that shutdown can wait for the last room to finish its writes.
+    pub alive: mpsc::Sender<()>,
+}
+
+/// Start the actor of one room, taking up `restore` (a session that outlived the previous server process)
+/// if given. It runs until every handle is dropped.
+pub fn spawn_room(id: RoomId, deps: RoomDeps, restore: Option<SessionRecord>) -> RoomHandle {
     let (tx, rx) = mpsc::channel(256);
     let device = SubjectId::new(id.as_str()).expect("a room id is a valid subject id");
     let actor = RoomActor {
-        room: Room::new(id.clone(), device, grace_ms),
+        room: Room::new(id.clone(), device, deps.grace_ms),
         links: HashMap::new(),
         idents: HashMap::new(),
-        config,
-        store,
-        metrics,
+        config: deps.config,
+        store: deps.store,
+        metrics: deps.metrics,
     };
-    tokio::spawn(actor.run(rx));
+    tokio::spawn(actor.run(rx, restore, deps.alive));
     RoomHandle { id, tx }
 }
 
@@ -165,8 +172,11 @@ struct RoomActor {
 }
 
 impl RoomActor {
-    async fn run(mut self, mut rx: mpsc::Receiver<RoomCmd>) {
+    async fn run(mut self, mut rx: mpsc::Receiver<RoomCmd>, restore: Option<SessionRecord>, _alive: mpsc::Sender<()>) {
         self.metrics.room_phase(None, Some(RoomPhase::Idle));
+        if let Some(record) = restore {
+            self.restore(record).await;
+        }
         loop {
             let wait = self.room.next_deadline().map(|d| Duration::from_millis(d.saturating_sub(now_ms())));
             let cmd = tokio::select! {
@@ -175,11 +185,53 @@ impl RoomActor {
             };
             self.handle(cmd).await;
         }
-        // Every handle is gone: the room was removed or the server is stopping.
-        if self.room.session.is_some() {
-            let _ = self.apply(Command::End).await;
+        // Every handle is gone: the server is stopping (a room removed from the config was ended first). The
+        // session goes on in the database; the next process takes it up and its people reconnect.
+        if let Some(session) = &self.room.session {
+            let now = now_ms() as i64;
+            if let Err(e) = self.store.close_participations(session.id.as_str(), "server_shutdown", now).await {
+                tracing::error!(room = %self.room.id, error = %e, "could not record the participants' leaving");
+            }
+            self.metrics.participants.fetch_sub(session.participants.len() as i64, std::sync::atomic::Ordering::Relaxed);
         }
         self.metrics.room_phase(Some(self.room.phase()), None);
+    }
+
+    /// Take up a session recorded by an earlier process; a record the rules refuse is ended instead.
+    async fn restore(&mut self, record: SessionRecord) {
+        let now = now_ms();
+        let lock = match record.locks.last() {
+            Some(l) if l.locked => LockState::Locked,
+            Some(_) => LockState::Unlocked,
+            None => LockState::Gathering,
+        };
+        let seats: Option<Vec<_>> = record
+            .seats
+            .iter()
+            .map(|s| Some((SeatId::new(s.seat.as_str()).ok()?, Role::parse(&s.role)?, SubjectId::new(s.subject.as_str()).ok()?)))
+            .collect();
+        let restored = match (SessionId::new(record.id.as_str()), SubjectId::new(record.opened_by.as_str()), seats) {
+            (Ok(id), Ok(by), Some(seats)) => {
+                self.room.restore(now, id, record.opened_at as Millis, by, seats, lock).map_err(|e| e.to_string())
+            }
+            _ => Err("the record has invalid ids".to_string()),
+        };
+        let closed = self.store.close_participations(&record.id, "server_restart", now as i64).await;
+        if let Err(e) = closed {
+            tracing::error!(room = %self.room.id, error = %e, "could not close the participations of a restored session");
+        }
+        match restored {
+            Ok(()) => {
+                self.metrics.room_phase(Some(RoomPhase::Idle), Some(self.room.phase()));
+                tracing::info!(room = %self.room.id, session = %record.id, state = ?self.room.phase(), "session taken up after a restart");
+            }
+            Err(why) => {
+                tracing::warn!(room = %self.room.id, session = %record.id, %why, "a recorded session could not be taken up; ending it");
+                if let Err(e) = self.store.end_session(&record.id, "server_restart", now as i64).await {
+                    tracing::error!(room = %self.room.id, error = %e, "could not end a recorded session");
+                }
+            }
+        }
     }
 
     async fn handle(&mut self, cmd: RoomCmd) {
@@ -554,6 +606,10 @@ impl RoomActor {
             room: self.room.id.to_string(),
             name: device.map(|d| d.name.clone()).unwrap_or_default(),
             service_point: device.map(|d| d.service_point.clone()).unwrap_or_default(),
+            service_point_name: device
+                .and_then(|d| config.service_point(&d.service_point))
+                .map(|sp| sp.name.clone())
+                .unwrap_or_default(),
             state: wire_state(self.room.phase()),
             session_id: self.room.session.as_ref().map(|s| s.id.to_string()),
             opened_at: self.room.session.as_ref().map(|s| s.opened_at),

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{eventually, spawn_app, Backend, WAIT};
+use common::{eventually, spawn_app, spawn_app_with, Backend, WAIT};
 use serde_json::Value;
 use std::time::Duration;
 use vayla_client::{ClientError, Signal};
@@ -466,7 +466,42 @@ async fn a_silent_connection_is_dropped_and_the_room_is_told(backend: Backend) {
     assert!(matches!(expert.request(ClientMessage::Ping { id: None }).await.unwrap(), ServerMessage::Pong { .. }));
 }
 
+async fn a_session_survives_a_server_restart_and_its_people_get_back_in(backend: Backend) {
+    let mut app = spawn_app_with(backend, |c| c.grace_ms = 20_000).await;
+    let opened = app.open("mikkeli-1", &[("expert", "kela-anna")]).await;
+    let mut device = app.joined("mikkeli-1", "mikkeli-1").await;
+    let _expert = app.joined("kela-anna", "mikkeli-1").await;
+    expect_locked(&mut device).await;
+
+    app.restart().await;
+    // The session is still there, locked, with nobody connected yet.
+    let state = room_state(&app, "mikkeli-1").await;
+    assert_eq!(state["state"], "locked", "{state}");
+    assert_eq!(state["session_id"], opened["session_id"]);
+    assert!(state["participants"].as_array().unwrap().is_empty());
+    // Its people get back in; an outsider still does not.
+    let (_, r) = app.join("vero-liisa", "mikkeli-1").await;
+    assert_eq!(refused(r), ErrorCode::RoomLocked);
+    let _device = app.joined("mikkeli-1", "mikkeli-1").await;
+    let (_expert, r) = app.join("kela-anna", "mikkeli-1").await;
+    match r.unwrap() {
+        ServerMessage::Joined { you, state, session_id, .. } => {
+            assert_eq!(you.seat.as_deref(), Some("expert-1"));
+            assert_eq!(state, RoomState::Locked);
+            assert_eq!(session_id, opened["session_id"].as_str().unwrap());
+        }
+        m => panic!("{m:?}"),
+    }
+    // The history says who left when the server stopped, and that they came back.
+    let admin = app.login("admin").await;
+    let sessions: Value = app.api.call(reqwest::Method::GET, "/api/rooms/mikkeli-1/sessions", Some(&admin), None).await.unwrap();
+    let reasons: Vec<Option<&str>> =
+        sessions[0]["participations"].as_array().unwrap().iter().map(|p| p["leave_reason"].as_str()).collect();
+    assert_eq!(reasons, [Some("server_shutdown"), Some("server_shutdown"), None, None]);
+}
+
 on_both_backends!(
+    a_session_survives_a_server_restart_and_its_people_get_back_in,
     a_silent_connection_is_dropped_and_the_room_is_told,
     the_room_locks_exactly_when_the_last_expected_participant_joins,
     outsiders_are_refused_and_tokens_are_bound_to_their_room,

@@ -230,6 +230,20 @@ impl Store {
         Ok(())
     }
 
+    /// Closes every participation still open in the session, keeping the session itself open: used when the
+    /// server stops or restarts, whose connections are gone but whose sessions go on. Returns how many closed.
+    pub async fn close_participations(&self, session: &str, reason: &str, at: Millis) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE participations SET left_at = $2, leave_reason = $3 WHERE session = $1 AND left_at IS NULL",
+        )
+        .bind(session)
+        .bind(at)
+        .bind(reason)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Every session not yet ended, oldest first.
     pub async fn open_sessions(&self) -> Result<Vec<SessionRecord>, StoreError> {
         self.load_sessions(sqlx::query(

@@ -190,6 +190,13 @@ mod scenarios {
         assert_eq!(open.ended_at, None);
         assert_eq!(open.participations.iter().filter(|p| p.left_at.is_none()).count(), 3);
 
+        // A server restart closes the participations but keeps the session open; people rejoin.
+        assert_eq!(store.close_participations("s1", "server_restart", 1_800).await.unwrap(), 3);
+        let s = store.session("s1").await.unwrap().unwrap();
+        assert_eq!(s.ended_at, None);
+        assert!(s.participations.iter().all(|p| p.left_at.is_some()));
+        store.record_join("s1", "c1", "mikkeli-2", "device", Some("device"), 1_900).await.unwrap();
+
         store.end_session("s1", "expert_closed", 2_000).await.unwrap();
         // Ending twice keeps the first end.
         store.end_session("s1", "again", 3_000).await.unwrap();
@@ -208,10 +215,11 @@ mod scenarios {
                 seat("guest-1", "guest", "guest-x"),
             ],
             participations: vec![
-                part("c1", "mikkeli-2", "device", Some("device"), 1_100, Some((2_000, "session_ended"))),
-                part("c2", "kela-anna", "expert", Some("expert-1"), 1_200, Some((2_000, "session_ended"))),
+                part("c1", "mikkeli-2", "device", Some("device"), 1_100, Some((1_800, "server_restart"))),
+                part("c2", "kela-anna", "expert", Some("expert-1"), 1_200, Some((1_800, "server_restart"))),
                 part("c3", "guest-x", "guest", None, 1_400, Some((1_500, "hangup"))),
-                part("c3", "guest-x", "guest", Some("guest-1"), 1_700, Some((2_000, "session_ended"))),
+                part("c3", "guest-x", "guest", Some("guest-1"), 1_700, Some((1_800, "server_restart"))),
+                part("c1", "mikkeli-2", "device", Some("device"), 1_900, Some((2_000, "session_ended"))),
             ],
             locks: vec![
                 LockRecord { at: 1_300, locked: true, by: Some("kela-anna".into()) },

@@ -133,6 +133,38 @@ fn seats_are_validated() {
     );
 }
 
+#[test]
+fn a_restored_session_takes_its_seat_holders_back_and_ends_if_nobody_returns() {
+    let seats = vec![
+        (SeatId::new("device").unwrap(), Role::Device, sid("mikkeli-2")),
+        (SeatId::new("expert-1").unwrap(), Role::Expert, sid("kela-anna")),
+        (SeatId::new("guest-2").unwrap(), Role::Expert, sid("vero-ville")),
+    ];
+    let mut r = room();
+    r.restore(1_000, SessionId::new("s1").unwrap(), 10, sid("adv"), seats.clone(), LockState::Locked).unwrap();
+    assert_eq!(r.phase(), RoomPhase::Locked);
+    assert_eq!(join(&mut r, 1, "tulkki-a", Role::Interpreter), Err(RoomError::Locked));
+    join(&mut r, 2, "vero-ville", Role::Expert).unwrap();
+    // A later guest gets the next number, never a recorded one.
+    r.apply(5, Command::Unlock { conn: ConnId(2) }).unwrap();
+    join(&mut r, 3, "tulkki-a", Role::Interpreter).unwrap();
+    let fx = r.apply(6, Command::Lock { conn: ConnId(2) }).unwrap();
+    assert_eq!(fx[0], Effect::Seated { conn: ConnId(3), seat: SeatId::new("guest-3").unwrap() });
+
+    let mut idle = room();
+    idle.restore(1_000, SessionId::new("s2").unwrap(), 10, sid("adv"), seats.clone(), LockState::Gathering).unwrap();
+    assert!(idle.apply(30_999, Command::Tick).unwrap().is_empty());
+    assert!(matches!(
+        idle.apply(31_000, Command::Tick).unwrap()[0],
+        Effect::SessionEnded { reason: EndReason::EveryoneLeft, .. }
+    ));
+
+    let mut other = Room::new(RoomId::new("mikkeli-1").unwrap(), sid("mikkeli-1"), 30_000);
+    let e = other.restore(0, SessionId::new("s3").unwrap(), 0, sid("adv"), seats, LockState::Locked);
+    assert!(matches!(e, Err(RoomError::BadSeats(_))));
+    assert!(other.session.is_none());
+}
+
 // ---- properties -------------------------------------------------------------------------------------
 
 const PEOPLE: [(&str, Role); 6] = [

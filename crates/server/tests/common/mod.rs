@@ -23,6 +23,7 @@ pub enum Backend {
 
 pub struct TestApp {
     pub server: Option<Server>,
+    pub config: Config,
     pub api: Api,
     pub rooms_config: PathBuf,
     pub backend: Backend,
@@ -83,9 +84,9 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
         ..Config::default()
     };
     tweak(&mut config);
-    let server = start(config).await.expect("server starts");
+    let server = start(config.clone()).await.expect("server starts");
     let api = Api::new(server.url());
-    TestApp { server: Some(server), api, rooms_config, backend, _dir: dir }
+    TestApp { server: Some(server), config, api, rooms_config, backend, _dir: dir }
 }
 
 fn tracing_subscriber_init() {
@@ -103,6 +104,14 @@ impl TestApp {
         if let Some(s) = self.server.take() {
             s.shutdown().await;
         }
+    }
+
+    /// Stop the server and start a new process's worth of it on the same database and rooms-config.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        let server = start(self.config.clone()).await.expect("server restarts");
+        self.api = Api::new(server.url());
+        self.server = Some(server);
     }
 
     /// A person's access token.
