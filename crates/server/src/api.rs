@@ -25,7 +25,9 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         match Json::<T>::from_request(req, state).await {
             Ok(Json(v)) => Ok(ApiJson(v)),
-            Err(rejection) => Err(ApiError::new(rejection.status(), "bad_request", rejection.body_text())),
+            // One status for every malformed body (not JSON, wrong content type, missing or extra fields), so
+            // that clients handle one case.
+            Err(rejection) => Err(ApiError::bad_request(rejection.body_text())),
         }
     }
 }
@@ -77,6 +79,11 @@ impl FromRequestParts<AppState> for MaybeCaller {
             Ok(MaybeCaller(None))
         }
     }
+}
+
+/// Any `/api/…` path that names no endpoint: a JSON 404 like every other API error.
+pub async fn no_such_endpoint(uri: axum::http::Uri) -> ApiError {
+    ApiError::not_found("not_found", format!("no API endpoint {}", uri.path()))
 }
 
 pub async fn healthz() -> &'static str {
@@ -295,6 +302,9 @@ pub async fn open_session(
     for s in body.seats {
         let subject = SubjectId::new(s.subject.as_str())
             .map_err(|e| ApiError::bad_request(format!("seat subject: {e}")))?;
+        if s.role == Role::Device && subject.as_str() == room_id.as_str() {
+            continue; // the room's own device always has its seat
+        }
         let known_role = config.person(&subject).map(|p| p.role);
         if known_role != Some(s.role) {
             return Err(ApiError::bad_request(format!("{subject} is not a {} in the rooms-config", s.role)));

@@ -36,9 +36,9 @@ async fn serve(args: &[String]) -> Result<()> {
     let json = std::env::var("VAYLA_LOG_FORMAT").map(|v| v == "json").unwrap_or(false);
     let filter = EnvFilter::try_from_env("VAYLA_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     if json {
-        tracing_subscriber::fmt().with_env_filter(filter).json().init();
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).json().init();
     } else {
-        tracing_subscriber::fmt().with_env_filter(filter).init();
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     }
     let file = match args {
         [] => None,

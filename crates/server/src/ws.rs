@@ -7,7 +7,7 @@
 
 use crate::app::AppState;
 use crate::rooms::{room_error_code, ConnLink, Identity, RoomHandle};
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use std::sync::atomic::Ordering::Relaxed;
@@ -80,6 +80,8 @@ struct Connection {
     bucket: Bucket,
     /// Messages dropped for rate in a row; the connection is closed when this reaches the burst size.
     strikes: u32,
+    /// The WebSocket close code and reason sent when the connection ends.
+    close: (u16, &'static str),
     _permit: OwnedSemaphorePermit,
 }
 
@@ -89,7 +91,19 @@ impl Connection {
         let (out_tx, _) = mpsc::channel(1);
         let (kill_tx, _) = mpsc::channel(1);
         let bucket = Bucket::new(app.config.rate_per_s, app.config.rate_burst);
-        Connection { app, socket, conn, out_tx, kill_tx, greeted: false, room: None, bucket, strikes: 0, _permit: permit }
+        Connection {
+            app,
+            socket,
+            conn,
+            out_tx,
+            kill_tx,
+            greeted: false,
+            room: None,
+            bucket,
+            strikes: 0,
+            close: (1000, ""),
+            _permit: permit,
+        }
     }
 
     async fn run(mut self) {
@@ -116,7 +130,9 @@ impl Connection {
                     Some(Ok(Message::Binary(_))) => {
                         last_heard = Instant::now();
                         self.app.metrics.protocol_errors.fetch_add(1, Relaxed);
-                        self.error(None, ErrorCode::BadMessage, "binary frames are not part of the protocol; send JSON text").await
+                        let why = "binary frames are not part of the protocol; send JSON text";
+                        let code = if self.greeted { ErrorCode::BadMessage } else { ErrorCode::HandshakeRequired };
+                        self.error(None, code, why).await
                     }
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => { last_heard = Instant::now(); Flow::Continue }
                     Some(Ok(Message::Close(_))) | None => Flow::Close,
@@ -163,6 +179,9 @@ impl Connection {
                     Flow::Close
                 }
                 _ = shutdown.changed() => {
+                    // Not a drop: the room records the whole session's people as leaving with the server.
+                    self.room = None;
+                    self.close = (1001, "shutdown");
                     let after = self.app.config.shutdown_grace_ms;
                     let _ = self.write(&ServerMessage::Shutdown { reconnect_after_ms: after }).await;
                     Flow::Close
@@ -172,11 +191,13 @@ impl Connection {
                 break;
             }
         }
-        // Any way out but `leave` is a drop, a server shutdown included: the seat holder may come back.
+        // Any other way out than `leave` or a shutdown is a drop: the seat holder may come back.
         if let Some(room) = self.room.take() {
             room.dropped(self.conn).await;
         }
-        let _ = tokio::time::timeout(Duration::from_secs(1), self.socket.send(Message::Close(None))).await;
+        let (code, reason) = self.close;
+        let frame = CloseFrame { code, reason: reason.into() };
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.socket.send(Message::Close(Some(frame)))).await;
         self.app.metrics.connections.fetch_sub(1, Relaxed);
         tracing::debug!(conn = %self.conn, "connection closed");
     }
@@ -195,6 +216,8 @@ impl Connection {
         tracing::info!(conn = %self.conn, code = code.as_str(), %message, "signalling error");
         let flow = self.write(&ServerMessage::Error { id, code, message }).await;
         if code.is_fatal() {
+            // 1009 "message too big" where it fits; 1008 "policy violation" with the code as the reason otherwise.
+            self.close = (if code == ErrorCode::MessageTooLarge { 1009 } else { 1008 }, code.as_str());
             Flow::Close
         } else {
             flow
@@ -214,6 +237,7 @@ impl Connection {
             let flow = self.error(None, ErrorCode::RateLimited, "too many messages; this one was dropped").await;
             if self.strikes >= self.app.config.rate_burst {
                 tracing::warn!(conn = %self.conn, "closing a connection that kept exceeding the message rate");
+                self.close = (1008, ErrorCode::RateLimited.as_str());
                 return Flow::Close;
             }
             return flow;
