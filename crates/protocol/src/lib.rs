@@ -57,11 +57,13 @@ pub enum ClientMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<String>,
     },
-    /// An SDP offer for the client's media connection to the SFU.
+    /// The client's first SDP offer for its media connection to the SFU, naming what each sending mid carries.
     Offer {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<String>,
         sdp: String,
+        #[serde(default)]
+        tracks: Vec<TrackSource>,
     },
     /// An SDP answer to an offer the server sent.
     Answer {
@@ -122,6 +124,36 @@ impl ClientMessage {
     /// Every client message type, as named on the wire.
     pub const TYPES: [&'static str; 10] =
         ["hello", "join", "leave", "lock", "unlock", "end_session", "offer", "answer", "candidate", "ping"];
+}
+
+/// What a published track carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaSource {
+    Microphone,
+    Camera,
+    /// The service point's document camera: high resolution, low frame rate, for reading small print.
+    Document,
+}
+
+/// What one of the client's sending mids carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrackSource {
+    pub mid: String,
+    pub source: MediaSource,
+}
+
+/// A track the client receives from the SFU.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteTrack {
+    /// The mid of the receiving m-line in the SFU's offer.
+    pub mid: String,
+    /// Whose track it is.
+    pub participant_id: String,
+    pub source: MediaSource,
+    /// `audio` or `video`.
+    pub kind: String,
 }
 
 /// What a room is doing.
@@ -217,8 +249,12 @@ pub enum ServerMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<String>,
     },
-    /// An SDP offer from the SFU (renegotiation).
-    Offer { sdp: String },
+    /// An SDP offer from the SFU (tracks added or removed); answer it with `answer`.
+    Offer {
+        sdp: String,
+        /// Every track the client now receives.
+        tracks: Vec<RemoteTrack>,
+    },
     /// The SFU's answer to the client's offer.
     Answer {
         #[serde(default, skip_serializing_if = "Option::is_none")]
