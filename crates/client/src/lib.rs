@@ -1,5 +1,8 @@
 //! A Rust client of Väylä: [`Api`] for the HTTP API (login, sessions, join tokens) and [`Signal`] for one
-//! signalling connection. It speaks only the documented protocol; it knows nothing of the server's insides.
+//! signalling connection, and [`media::MediaPeer`] for a WebRTC media connection to the SFU. It speaks only
+//! the documented protocol; it knows nothing of the server's insides.
+
+pub mod media;
 
 use futures_util::{SinkExt, StreamExt};
 use serde::de::DeserializeOwned;
