@@ -1,0 +1,53 @@
+//! Väylä's media core: a sans-IO selective forwarding unit on [str0m].
+//!
+//! A service point's device, an agency expert and sometimes an interpreter meet in the device's permanent room;
+//! each of them publishes audio and video (the device also its document camera) and receives everyone else's.
+//! This crate forwards those RTP packets between the peers of a room. It decides nothing about who may join:
+//! the room actor admits a participant and then calls [`Sfu::add_peer`]; whoever it never added does not exist
+//! here, and [`Sfu::remove_peer`] cuts a peer off at once.
+//!
+//! # Driving it
+//!
+//! Like str0m, the SFU owns no socket, thread or clock. The caller
+//!
+//! 1. feeds it one thing — a datagram ([`Sfu::handle_receive`]), the passing of time ([`Sfu::handle_timeout`]),
+//!    or a command ([`Sfu::add_peer`], [`Sfu::accept_answer`], …), always with the current time;
+//! 2. drains [`Sfu::poll_output`] until it returns [`SfuOutput::Timeout`]: sending each
+//!    [`SfuOutput::Transmit`] from the named local address and passing each [`SfuEvent`] on (offers go to the
+//!    peer's client, whose answers come back through [`Sfu::accept_answer`]);
+//! 3. waits for the next datagram, command, or that timeout, and goes to 1.
+//!
+//! Tests drive it the same way with a virtual clock (see `tests/`).
+//!
+//! # Design
+//!
+//! * One UDP socket serves all peers (ICE-lite, every peer gets the same host candidates). A binding request is
+//!   routed by the local ICE ufrag in its USERNAME (each peer has its own credentials), everything else by the
+//!   remote address learnt from an authenticated binding request — one map lookup each, never a scan of peers.
+//! * Each peer's next deadline sits in an ordered set; a timeout wakes only the peers due, and after any input
+//!   only the touched peers are polled.
+//! * Forwarding is at RTP level (str0m's RTP mode): the publisher's payload is shared (`Arc`), not copied; the
+//!   payload type is mapped by codec; sequence numbers are rewritten per subscriber so each outgoing stream starts
+//!   small and stays contiguous.
+//! * The SFU is the offerer after a peer's first offer; one offer per peer is in flight, later changes queue.
+//! * A peer whose `Rtc` errs (or panics) is removed alone, with [`SfuEvent::Failed`]; the others go on.
+//!
+//! # Not yet
+//!
+//! No simulcast (one encoding per track is forwarded as is), no bandwidth estimation (every subscriber gets
+//! everything), no TURN; TCP candidates are announced but the caller does not frame ICE-TCP yet. A relayed FIR is
+//! sent to the publisher as a PLI.
+//!
+//! [str0m]: https://docs.rs/str0m
+
+mod peer;
+mod rewrite;
+mod sfu;
+mod stun;
+mod timers;
+mod track;
+mod types;
+
+pub use sfu::Sfu;
+pub use str0m::net::Protocol;
+pub use types::{Kind, PeerId, SfuConfig, SfuError, SfuEvent, SfuOutput, SfuStats, Source, TrackInfo};

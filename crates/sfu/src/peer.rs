@@ -1,0 +1,281 @@
+//! One participant's media connection: its `Rtc`, what it publishes and receives, its offer/answer state, and the
+//! drain that turns its output into the SFU's output.
+//!
+//! The SFU never holds two peers' `Rtc`s in a call chain that could re-enter: draining a peer only *queues* its
+//! events in [`Io`]; the SFU handles them afterwards with every peer reachable. That keeps str0m's rule — every
+//! mutation of an `Rtc` is followed by a full drain before the next one — without recursion or `Rc<RefCell>`.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Instant;
+
+use str0m::change::SdpPendingOffer;
+use str0m::media::Mid;
+use str0m::rtp::Ssrc;
+use str0m::{Event, IceConnectionState, Input, Output, Rtc};
+
+use crate::timers::Timers;
+use crate::{Kind, PeerId, SfuOutput, Source};
+
+/// A published track: its publisher and the publisher's mid.
+pub(crate) type TrackKey = (PeerId, Mid);
+
+/// How many remote addresses a peer may be reached from at once (ICE may try a few before nominating one).
+const MAX_ADDRS: usize = 8;
+
+/// Work the SFU still has to do after touching peers, shared by all of them.
+pub(crate) struct Io {
+    /// The latest time the caller gave the SFU; never goes back.
+    pub(crate) now: Instant,
+    /// Outputs for the caller, tagged with the peer they concern so they can be purged when it goes.
+    pub(crate) out: VecDeque<(Option<PeerId>, SfuOutput)>,
+    /// Peer events not handled yet, in the order they were produced.
+    pub(crate) events: VecDeque<(PeerId, Event)>,
+    /// Peers mutated since their last drain.
+    pub(crate) dirty: Vec<PeerId>,
+    /// Peers that failed, with why; removed before anything else happens.
+    pub(crate) failed: Vec<(PeerId, String)>,
+    /// Peers whose received tracks changed and may need an offer.
+    pub(crate) renegotiate: Vec<PeerId>,
+    pub(crate) timers: Timers,
+}
+
+impl Io {
+    pub(crate) fn new(now: Instant) -> Self {
+        Io {
+            now,
+            out: VecDeque::new(),
+            events: VecDeque::new(),
+            dirty: Vec::new(),
+            failed: Vec::new(),
+            renegotiate: Vec::new(),
+            timers: Timers::default(),
+        }
+    }
+}
+
+/// A track this peer receives, by its own (subscriber-side) mid.
+#[derive(Debug)]
+pub(crate) struct OutTrack {
+    pub(crate) mid: Mid,
+    pub(crate) track: TrackKey,
+    pub(crate) source: Source,
+    pub(crate) kind: Kind,
+    pub(crate) state: OutState,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OutState {
+    /// In the offer in flight.
+    Offered,
+    /// Answered: media flows.
+    Active,
+    /// The publisher left while the offer was in flight; stop the m-line once answered.
+    Orphaned,
+    /// To be stopped in the next offer.
+    Stopping,
+}
+
+/// The SFU's side of the offer/answer exchange with this peer. The SFU is always the offerer after the first
+/// exchange, and only one offer is in flight (str0m keeps one `SdpPendingOffer`); later changes queue here.
+#[derive(Default)]
+pub(crate) struct Negotiation {
+    pub(crate) in_flight: Option<InFlight>,
+    pub(crate) queued_adds: Vec<TrackKey>,
+    pub(crate) queued_stops: Vec<Mid>,
+    /// Whether the peer is already in `Io::renegotiate`.
+    pub(crate) wanted: bool,
+}
+
+pub(crate) struct InFlight {
+    pub(crate) pending: SdpPendingOffer,
+    pub(crate) added: Vec<Mid>,
+}
+
+pub(crate) struct Peer {
+    pub(crate) id: PeerId,
+    pub(crate) room: String,
+    pub(crate) rtc: Rtc,
+    pub(crate) ufrag: String,
+    /// Remote addresses learnt from authenticated STUN, oldest first; mirrored in the SFU's address map.
+    pub(crate) addrs: Vec<SocketAddr>,
+    pub(crate) connected: bool,
+    /// Until connected: when to give up.
+    pub(crate) connect_deadline: Option<Instant>,
+    /// The `Rtc`'s own next timeout.
+    pub(crate) rtc_timeout: Option<Instant>,
+    /// The deadline under which the peer sits in `Io::timers`.
+    pub(crate) scheduled: Option<Instant>,
+    pub(crate) dirty: bool,
+    /// RTP or RTCP was queued in the `Rtc` since its last drain: str0m sends it only once time is handed in.
+    pub(crate) unsent: bool,
+    pub(crate) failed: bool,
+    /// What the client said its offer's mids carry.
+    pub(crate) sources: Vec<(Mid, Source)>,
+    /// Mids of the tracks this peer publishes, in the order they appeared.
+    pub(crate) published: Vec<Mid>,
+    /// Which published mid an incoming SSRC belongs to (RTP packets carry the mid only until acknowledged).
+    pub(crate) ssrc_mids: Vec<(Ssrc, Mid)>,
+    /// What this peer receives, in the order it was offered.
+    pub(crate) outgoing: Vec<OutTrack>,
+    pub(crate) negotiation: Negotiation,
+}
+
+/// Runs `f`, turning a panic inside str0m into an error for this peer only. str0m panics on broken internal
+/// invariants ("panic means bug"); one peer's bug must not take the media of every room down with it.
+pub(crate) fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        format!("str0m panicked: {what}")
+    })
+}
+
+impl Peer {
+    pub(crate) fn new(id: PeerId, room: String, rtc: Rtc, ufrag: String, connect_deadline: Instant) -> Self {
+        Peer {
+            id,
+            room,
+            rtc,
+            ufrag,
+            addrs: Vec::new(),
+            connected: false,
+            connect_deadline: Some(connect_deadline),
+            rtc_timeout: None,
+            scheduled: None,
+            dirty: false,
+            unsent: false,
+            failed: false,
+            sources: Vec::new(),
+            published: Vec::new(),
+            ssrc_mids: Vec::new(),
+            outgoing: Vec::new(),
+            negotiation: Negotiation::default(),
+        }
+    }
+
+    /// Records that the `Rtc` was mutated and must be drained before its next mutation.
+    pub(crate) fn mark_dirty(&mut self, io: &mut Io) {
+        if !self.dirty {
+            self.dirty = true;
+            io.dirty.push(self.id);
+        }
+    }
+
+    /// Records that media or feedback was queued in the `Rtc` (and that it must be drained, as any mutation).
+    pub(crate) fn mark_unsent(&mut self, io: &mut Io) {
+        self.unsent = true;
+        self.mark_dirty(io);
+    }
+
+    /// Drains the `Rtc` if it was mutated since its last drain. Called before every mutation: str0m requires a
+    /// full drain between two (in RTP mode it holds a single received packet until polled, for example).
+    pub(crate) fn flush(&mut self, io: &mut Io) {
+        if self.dirty {
+            self.drain(io);
+        }
+    }
+
+    /// Takes the peer out of service; the SFU removes it before doing anything else.
+    pub(crate) fn fail(&mut self, io: &mut Io, reason: String) {
+        if !self.failed {
+            self.failed = true;
+            io.failed.push((self.id, reason));
+        }
+    }
+
+    pub(crate) fn want_negotiation(&mut self, io: &mut Io) {
+        if !self.negotiation.wanted {
+            self.negotiation.wanted = true;
+            io.renegotiate.push(self.id);
+        }
+    }
+
+    /// Remembers `addr` as a route to this peer. Returns an address it forgot to make room, if any.
+    pub(crate) fn learn_addr(&mut self, addr: SocketAddr) -> Option<SocketAddr> {
+        if self.addrs.contains(&addr) {
+            return None;
+        }
+        self.addrs.push(addr);
+        (self.addrs.len() > MAX_ADDRS).then(|| self.addrs.remove(0))
+    }
+
+    pub(crate) fn out_track(&self, mid: Mid) -> Option<&OutTrack> {
+        self.outgoing.iter().find(|o| o.mid == mid)
+    }
+
+    /// Polls the `Rtc` until it has nothing more: datagrams go to the caller's queue, the events the SFU cares
+    /// about to the event queue, and the next timeout into the timer set.
+    pub(crate) fn drain(&mut self, io: &mut Io) {
+        self.dirty = false;
+        if self.failed {
+            return;
+        }
+        if self.unsent {
+            // A written RTP packet is only stamped and released to the pacer by a timeout; giving it one now
+            // sends it in this call instead of after a round through the caller's loop.
+            self.unsent = false;
+            let now = io.now;
+            match guarded(|| self.rtc.handle_input(Input::Timeout(now))) {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return self.fail(io, format!("rtc error: {e}")),
+                Err(panic) => return self.fail(io, panic),
+            }
+        }
+        loop {
+            match guarded(|| self.rtc.poll_output()) {
+                Ok(Ok(Output::Transmit(t))) => io.out.push_back((
+                    Some(self.id),
+                    SfuOutput::Transmit {
+                        proto: t.proto,
+                        source: t.source,
+                        destination: t.destination,
+                        contents: t.contents.into(),
+                    },
+                )),
+                Ok(Ok(Output::Event(e))) => {
+                    if is_relevant(&e) {
+                        io.events.push_back((self.id, e));
+                    }
+                }
+                Ok(Ok(Output::Timeout(t))) => {
+                    self.rtc_timeout = Some(t);
+                    self.schedule(&mut io.timers);
+                    return;
+                }
+                Ok(Err(e)) => return self.fail(io, format!("rtc error: {e}")),
+                Err(panic) => return self.fail(io, panic),
+            }
+        }
+    }
+
+    /// Puts the peer in the timer set at the earlier of its `Rtc`'s timeout and its connect deadline.
+    pub(crate) fn schedule(&mut self, timers: &mut Timers) {
+        let wake = match (self.rtc_timeout, self.connect_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if let Some(wake) = wake {
+            timers.reschedule(self.id, self.scheduled, wake);
+            self.scheduled = Some(wake);
+        }
+    }
+}
+
+/// The events the SFU acts on; everything else (stats, pauses, sender reports) is dropped at the source so the
+/// event queue stays short.
+fn is_relevant(e: &Event) -> bool {
+    matches!(
+        e,
+        Event::Connected
+            | Event::IceConnectionStateChange(IceConnectionState::Disconnected)
+            | Event::MediaAdded(_)
+            | Event::RtpPacket(_)
+            | Event::KeyframeRequest(_)
+            | Event::Closed
+    )
+}

@@ -1,0 +1,742 @@
+//! The engine: admits peers into rooms, routes datagrams to them, forwards RTP between them, keeps their offers
+//! in step with what they should receive, and isolates their failures.
+//!
+//! Every public entry point ends in [`Sfu::run`], which drains the peers it touched and handles what they
+//! produced until nothing is left; the caller then empties [`Sfu::poll_output`]. The cost of one call therefore
+//! depends on the peers involved — the receiving peer and the subscribers it forwards to — and never on how many
+//! peers exist: datagrams are routed through maps, and only peers whose timers are due are woken.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use str0m::change::{SdpAnswer, SdpOffer};
+use str0m::media::{Direction, KeyframeRequest, KeyframeRequestKind, MediaAdded, Mid};
+use str0m::net::{Protocol, Receive, TcpType};
+use str0m::rtp::{RtpPacket, RtpWrite};
+use str0m::{Candidate, Event, IceCreds, Input, Rtc};
+use tracing::{debug, info, warn};
+
+use crate::peer::{guarded, InFlight, Io, OutState, OutTrack, Peer, TrackKey};
+use crate::stun;
+use crate::track::{forwarded_extensions, Subscription, Track};
+use crate::{Kind, PeerId, SfuConfig, SfuError, SfuEvent, SfuOutput, SfuStats, Source, TrackInfo};
+
+/// A peer that has not completed ICE and DTLS by then is removed: its client is gone or cannot reach us.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How many SSRC → mid bindings to remember per publisher (a few per track: main, after encoder restarts).
+const MAX_SSRCS: usize = 32;
+
+/// How long the caller may sleep when no peer needs time.
+const IDLE_WAKE: Duration = Duration::from_secs(60);
+
+/// The selective forwarding unit. See the crate docs for how to drive it.
+pub struct Sfu {
+    config: SfuConfig,
+    candidates: Vec<Candidate>,
+    peers: HashMap<PeerId, Peer>,
+    tracks: HashMap<TrackKey, Track>,
+    /// Members of each room, in joining order (which orders the tracks in offers).
+    rooms: HashMap<String, Vec<PeerId>>,
+    /// Binding requests name our ufrag: the one lookup that finds a peer before we know its address.
+    by_ufrag: HashMap<String, PeerId>,
+    /// Everything else is routed by the remote address learnt from authenticated binding requests.
+    by_addr: HashMap<SocketAddr, PeerId>,
+    io: Io,
+    stats: SfuStats,
+    /// Scratch for `handle_timeout`, kept to avoid an allocation per timeout.
+    due: Vec<PeerId>,
+}
+
+impl Sfu {
+    /// A new SFU with no peers. `now` is the current time: the SFU has no clock of its own, and it needs a time to
+    /// report as its first timeout.
+    pub fn new(config: SfuConfig, now: Instant) -> Self {
+        let candidates = config
+            .candidates
+            .iter()
+            .filter_map(|&(proto, addr)| {
+                let candidate = match proto {
+                    Protocol::Udp => Candidate::host(addr, "udp"),
+                    Protocol::Tcp => Candidate::builder().tcp().host(addr).tcptype(TcpType::Passive).build(),
+                    other => {
+                        warn!(?other, %addr, "candidate protocol not supported, skipped");
+                        return None;
+                    }
+                };
+                candidate.inspect_err(|e| warn!(%addr, error = %e, "candidate refused, skipped")).ok()
+            })
+            .collect();
+        Sfu {
+            config,
+            candidates,
+            peers: HashMap::new(),
+            tracks: HashMap::new(),
+            rooms: HashMap::new(),
+            by_ufrag: HashMap::new(),
+            by_addr: HashMap::new(),
+            io: Io::new(now),
+            stats: SfuStats::default(),
+            due: Vec::new(),
+        }
+    }
+
+    /// An admitted participant joins `room` with its first SDP offer; `sources` maps the offer's mids to what they
+    /// carry (a track whose mid is not listed is forwarded as `Camera` for video, `Microphone` for audio).
+    /// Returns the SDP answer. Afterwards the SFU emits an `Offer` for this peer adding every existing track of the
+    /// room's other peers, and an `Offer` to each other peer of the room adding this peer's tracks.
+    pub fn add_peer(
+        &mut self,
+        now: Instant,
+        room: &str,
+        peer: PeerId,
+        offer_sdp: &str,
+        sources: &[(String, Source)],
+    ) -> Result<String, SfuError> {
+        self.advance(now);
+        let now = self.io.now;
+        if self.peers.contains_key(&peer) {
+            return Err(SfuError::DuplicatePeer(peer));
+        }
+        let offer = SdpOffer::from_sdp_string(offer_sdp).map_err(|e| SfuError::BadSdp(e.to_string()))?;
+
+        let creds = self.unique_ice_credentials();
+        let ufrag = creds.ufrag.clone();
+        let mut rtc = Rtc::builder().set_rtp_mode(true).set_ice_lite(true).set_local_ice_credentials(creds).build(now);
+        for candidate in &self.candidates {
+            rtc.add_local_candidate(candidate.clone());
+        }
+        let answer = match guarded(|| rtc.sdp_api().accept_offer(offer)) {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(e)) => return Err(SfuError::BadSdp(e.to_string())),
+            Err(panic) => return Err(SfuError::BadSdp(panic)),
+        };
+        let mut mapped = Vec::with_capacity(sources.len());
+        for (mid, source) in sources {
+            let m = Mid::from(mid.as_str());
+            if rtc.media(m).is_none() {
+                return Err(SfuError::UnknownMid(mid.clone()));
+            }
+            mapped.push((m, *source));
+        }
+
+        info!(peer, room, "peer joins");
+        let mut p = Peer::new(peer, room.to_string(), rtc, ufrag.clone(), now + CONNECT_TIMEOUT);
+        p.sources = mapped;
+        // Everything the room already publishes, in joining and publishing order.
+        let members = self.rooms.entry(room.to_string()).or_default();
+        for other in members.iter() {
+            if let Some(o) = self.peers.get(other) {
+                p.negotiation.queued_adds.extend(o.published.iter().map(|mid| (*other, *mid)));
+            }
+        }
+        members.push(peer);
+        p.want_negotiation(&mut self.io);
+        p.mark_dirty(&mut self.io);
+        self.by_ufrag.insert(ufrag, peer);
+        self.peers.insert(peer, p);
+        self.run();
+        Ok(answer.to_sdp_string())
+    }
+
+    /// The peer's client answered the SFU's latest offer. A refused answer fails the peer (it is removed and a
+    /// `Failed` event follows) besides returning the error; an unparsable one changes nothing.
+    pub fn accept_answer(&mut self, now: Instant, peer: PeerId, answer_sdp: &str) -> Result<(), SfuError> {
+        self.advance(now);
+        let p = live_peer(&mut self.peers, peer)?;
+        let answer = SdpAnswer::from_sdp_string(answer_sdp).map_err(|e| SfuError::BadSdp(e.to_string()))?;
+        let Some(in_flight) = p.negotiation.in_flight.take() else {
+            return Err(SfuError::Negotiation("no offer in flight".into()));
+        };
+        p.flush(&mut self.io);
+        let accepted = guarded(|| p.rtc.sdp_api().accept_answer(in_flight.pending, answer));
+        p.mark_dirty(&mut self.io);
+        let refusal = match accepted {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(panic) => Some(panic),
+        };
+        if let Some(reason) = refusal {
+            p.fail(&mut self.io, format!("answer refused: {reason}"));
+            self.run();
+            return Err(SfuError::Negotiation(reason));
+        }
+
+        let connected = p.connected;
+        let mut keyframes = Vec::new();
+        for mid in in_flight.added {
+            let Some(o) = p.outgoing.iter_mut().find(|o| o.mid == mid) else {
+                continue;
+            };
+            match o.state {
+                OutState::Offered => {
+                    o.state = OutState::Active;
+                    if let Some(track) = self.tracks.get_mut(&o.track) {
+                        track.subscribers.push(Subscription::new(peer, mid));
+                        if connected && o.kind == Kind::Video {
+                            keyframes.push(o.track);
+                        }
+                    }
+                }
+                OutState::Orphaned => {
+                    o.state = OutState::Stopping;
+                    p.negotiation.queued_stops.push(mid);
+                }
+                OutState::Active | OutState::Stopping => {}
+            }
+        }
+        // The subscriber's payload types may have moved with this exchange.
+        for o in p.outgoing.iter().filter(|o| o.state == OutState::Active) {
+            if let Some(sub) =
+                self.tracks.get_mut(&o.track).and_then(|t| t.subscribers.iter_mut().find(|s| s.peer == peer))
+            {
+                sub.pts.clear();
+            }
+        }
+        p.want_negotiation(&mut self.io);
+        // A subscriber that can already receive must see a picture at once, not at the next periodic keyframe.
+        for key in keyframes {
+            self.request_keyframe(key, false);
+        }
+        self.run();
+        Ok(())
+    }
+
+    /// A trickled client candidate (`candidate:…`, with or without `a=`). An empty one (end of candidates) is
+    /// accepted and ignored.
+    pub fn add_remote_candidate(&mut self, peer: PeerId, candidate: &str) -> Result<(), SfuError> {
+        let p = live_peer(&mut self.peers, peer)?;
+        let line = candidate.trim();
+        let line = line.strip_prefix("a=").unwrap_or(line);
+        if line.is_empty() {
+            return Ok(());
+        }
+        let c = Candidate::from_sdp_string(line).map_err(|e| SfuError::BadCandidate(e.to_string()))?;
+        p.flush(&mut self.io);
+        if let Err(panic) = guarded(|| p.rtc.add_remote_candidate(c)) {
+            p.fail(&mut self.io, panic);
+        }
+        p.mark_dirty(&mut self.io);
+        self.run();
+        Ok(())
+    }
+
+    /// Removes a peer at once: nothing more is forwarded from or to it, queued datagrams to it are discarded, and
+    /// every subscriber of its tracks gets an offer removing them. Unknown peers are ignored.
+    pub fn remove_peer(&mut self, now: Instant, peer: PeerId) {
+        self.advance(now);
+        self.drop_peer(peer, None);
+        self.run();
+    }
+
+    /// A datagram arrived on one of the SFU's sockets.
+    pub fn handle_receive(
+        &mut self,
+        now: Instant,
+        proto: Protocol,
+        source: SocketAddr,
+        destination: SocketAddr,
+        datagram: &[u8],
+    ) {
+        self.advance(now);
+        // RFC 7983 demultiplexing by the first byte: STUN, DTLS, RTP/RTCP — anything else is nobody's protocol.
+        if !matches!(datagram.first(), Some(0..=3 | 20..=63 | 128..=191)) {
+            self.stats.dropped_malformed += 1;
+            return;
+        }
+        let (routed, by_ufrag) = if stun::is_stun(datagram) {
+            match stun::local_ufrag(datagram) {
+                Ok(Some(ufrag)) => (self.by_ufrag.get(ufrag).copied(), true),
+                Ok(None) => (self.by_addr.get(&source).copied(), false),
+                Err(_) => {
+                    self.stats.dropped_malformed += 1;
+                    return;
+                }
+            }
+        } else {
+            (self.by_addr.get(&source).copied(), false)
+        };
+        let Some(p) = routed.and_then(|id| self.peers.get_mut(&id)).filter(|p| !p.failed) else {
+            self.stats.dropped_unroutable += 1;
+            return;
+        };
+        let Ok(receive) = Receive::new(proto, source, destination, datagram) else {
+            self.stats.dropped_malformed += 1;
+            return;
+        };
+        let input = Input::Receive(now, receive);
+        // For STUN this checks the message integrity with the peer's password: only then is the address trusted.
+        if !p.rtc.accepts(&input) {
+            self.stats.dropped_unroutable += 1;
+            return;
+        }
+        if by_ufrag && !p.addrs.contains(&source) {
+            let id = p.id;
+            let forgotten = p.learn_addr(source);
+            self.learn_route(id, source, forgotten);
+        }
+        let Some(p) = routed.and_then(|id| self.peers.get_mut(&id)) else {
+            return;
+        };
+        p.flush(&mut self.io);
+        match guarded(|| p.rtc.handle_input(input)) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => p.fail(&mut self.io, format!("rtc error: {e}")),
+            Err(panic) => p.fail(&mut self.io, panic),
+        }
+        p.mark_dirty(&mut self.io);
+        self.run();
+    }
+
+    /// Time passed: wakes the peers whose timers are due (and only those).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.advance(now);
+        let now = self.io.now;
+        let mut due = std::mem::take(&mut self.due);
+        self.io.timers.take_due(now, &mut due);
+        for id in due.drain(..) {
+            let Some(p) = self.peers.get_mut(&id) else {
+                continue;
+            };
+            p.scheduled = None;
+            if p.failed {
+                continue;
+            }
+            if p.connect_deadline.is_some_and(|d| d <= now) {
+                p.fail(&mut self.io, "not connected in time".into());
+                continue;
+            }
+            p.flush(&mut self.io);
+            match guarded(|| p.rtc.handle_input(Input::Timeout(now))) {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => p.fail(&mut self.io, format!("rtc error: {e}")),
+                Err(panic) => p.fail(&mut self.io, panic),
+            }
+            p.mark_dirty(&mut self.io);
+        }
+        self.due = due;
+        self.run();
+    }
+
+    /// The next output: datagrams and events first, then the earliest timeout over all peers.
+    pub fn poll_output(&mut self) -> SfuOutput {
+        if let Some((_, output)) = self.io.out.pop_front() {
+            return output;
+        }
+        SfuOutput::Timeout(self.io.timers.earliest().unwrap_or(self.io.now + IDLE_WAKE))
+    }
+
+    /// Counters for dashboards and load generators.
+    pub fn stats(&self) -> SfuStats {
+        SfuStats { peers: self.peers.len(), rooms: self.rooms.len(), ..self.stats }
+    }
+
+    // ---- internals ----
+
+    fn advance(&mut self, now: Instant) {
+        self.io.now = self.io.now.max(now);
+    }
+
+    fn unique_ice_credentials(&self) -> IceCreds {
+        loop {
+            let creds = IceCreds::new();
+            if !self.by_ufrag.contains_key(&creds.ufrag) {
+                return creds;
+            }
+        }
+    }
+
+    /// Points `addr` at `peer`, taking it away from any peer that had it (a client that rejoined from the same
+    /// address), and forgets the address `peer` dropped to make room.
+    fn learn_route(&mut self, peer: PeerId, addr: SocketAddr, forgotten: Option<SocketAddr>) {
+        if let Some(old) = forgotten {
+            if self.by_addr.get(&old) == Some(&peer) {
+                self.by_addr.remove(&old);
+            }
+        }
+        if let Some(previous) = self.by_addr.insert(addr, peer) {
+            if previous != peer {
+                if let Some(p) = self.peers.get_mut(&previous) {
+                    p.addrs.retain(|a| *a != addr);
+                }
+            }
+        }
+    }
+
+    /// Handles everything the last mutation set off, until nothing is left.
+    fn run(&mut self) {
+        loop {
+            if let Some((id, reason)) = self.io.failed.pop() {
+                self.drop_peer(id, Some(reason));
+            } else if let Some((id, event)) = self.io.events.pop_front() {
+                self.on_event(id, event);
+            } else if let Some(id) = self.io.dirty.pop() {
+                if let Some(p) = self.peers.get_mut(&id) {
+                    p.flush(&mut self.io);
+                }
+            } else if let Some(id) = self.io.renegotiate.pop() {
+                self.negotiate(id);
+            } else {
+                break;
+            }
+        }
+    }
+
+    fn on_event(&mut self, id: PeerId, event: Event) {
+        let Some(p) = self.peers.get_mut(&id).filter(|p| !p.failed) else {
+            return;
+        };
+        match event {
+            Event::RtpPacket(packet) => self.forward(id, packet),
+            Event::KeyframeRequest(req) => self.relay_keyframe_request(id, req),
+            Event::MediaAdded(added) => self.publish(id, added),
+            Event::Connected => {
+                info!(peer = id, "peer connected");
+                p.connected = true;
+                p.connect_deadline = None;
+                p.schedule(&mut self.io.timers);
+                self.io.out.push_back((Some(id), SfuOutput::Event(SfuEvent::Connected { peer: id })));
+                let video: Vec<TrackKey> = p
+                    .outgoing
+                    .iter()
+                    .filter(|o| o.state == OutState::Active && o.kind == Kind::Video)
+                    .map(|o| o.track)
+                    .collect();
+                for key in video {
+                    self.request_keyframe(key, false);
+                }
+            }
+            Event::IceConnectionStateChange(_) => p.fail(&mut self.io, "ICE disconnected".into()),
+            Event::Closed => p.fail(&mut self.io, "closed by the client".into()),
+            _ => {}
+        }
+    }
+
+    /// The publisher's offer declared a track (str0m tells us once per m-line after accepting the offer).
+    fn publish(&mut self, publisher: PeerId, added: MediaAdded) {
+        if !added.direction.is_receiving() {
+            return;
+        }
+        let Some(p) = self.peers.get_mut(&publisher) else {
+            return;
+        };
+        let kind = Kind::from(added.kind);
+        let source = p.sources.iter().find(|(m, _)| *m == added.mid).map(|(_, s)| *s).unwrap_or(match kind {
+            Kind::Audio => Source::Microphone,
+            Kind::Video => Source::Camera,
+        });
+        let duplicate =
+            p.published.iter().any(|m| self.tracks.get(&(publisher, *m)).is_some_and(|t| t.source == source));
+        let label = if duplicate {
+            format!("{publisher}-{}-{}", source.as_str(), added.mid)
+        } else {
+            format!("{publisher}-{}", source.as_str())
+        };
+        debug!(publisher, mid = %added.mid, ?source, "track published");
+        p.published.push(added.mid);
+        let key = (publisher, added.mid);
+        self.tracks.insert(key, Track::new(source, kind, label));
+        let room = p.room.clone();
+        for member in self.rooms.get(&room).into_iter().flatten() {
+            if *member == publisher {
+                continue;
+            }
+            if let Some(s) = self.peers.get_mut(member).filter(|s| !s.failed) {
+                s.negotiation.queued_adds.push(key);
+                s.want_negotiation(&mut self.io);
+            }
+        }
+    }
+
+    /// The hot path: one incoming RTP packet to every active subscriber of its track.
+    fn forward(&mut self, publisher: PeerId, packet: RtpPacket) {
+        let Some(p) = self.peers.get_mut(&publisher) else {
+            return;
+        };
+        let ssrc = packet.header.ssrc;
+        let mid = match p.ssrc_mids.iter().find(|(s, _)| *s == ssrc) {
+            Some((_, mid)) => *mid,
+            None => {
+                // Early packets carry the mid; later ones only the SSRC, which str0m has bound to it.
+                let mid = match packet.header.ext_vals.mid {
+                    Some(mid) => Some(mid),
+                    None => {
+                        p.flush(&mut self.io);
+                        let mid = p.rtc.direct_api().stream_rx(&ssrc).map(|s| s.mid());
+                        p.mark_dirty(&mut self.io);
+                        mid
+                    }
+                };
+                let Some(mid) = mid else {
+                    return;
+                };
+                // Bounded: a publisher that keeps restarting its encoder must not grow this forever.
+                if p.ssrc_mids.len() >= MAX_SSRCS {
+                    p.ssrc_mids.remove(0);
+                }
+                p.ssrc_mids.push((ssrc, mid));
+                mid
+            }
+        };
+
+        let Some(track) = self.tracks.get_mut(&(publisher, mid)) else {
+            return;
+        };
+        if !track.flowing {
+            track.flowing = true;
+            self.io.out.push_back((
+                Some(publisher),
+                SfuOutput::Event(SfuEvent::TrackFlowing { publisher, source: track.source }),
+            ));
+        }
+        let pt = packet.header.payload_type;
+        let params = match track.params {
+            Some((cached, params)) if cached == pt => params,
+            _ => {
+                let Some(params) = p.rtc.codec_config().find(|c| c.pt() == pt).copied() else {
+                    return;
+                };
+                track.params = Some((pt, params));
+                params
+            }
+        };
+        if track.subscribers.is_empty() {
+            return;
+        }
+
+        let video = track.kind == Kind::Video;
+        let exts = forwarded_extensions(&packet.header.ext_vals);
+        for sub in track.subscribers.iter_mut() {
+            let Some(s) = self.peers.get_mut(&sub.peer).filter(|s| s.connected && !s.failed) else {
+                continue;
+            };
+            // One mutation, one drain: flush what the previous packet written to this subscriber produced.
+            s.flush(&mut self.io);
+            if s.failed {
+                continue;
+            }
+            let out_pt = match sub.pts.iter().find(|(from, _)| *from == pt) {
+                Some((_, to)) => *to,
+                None => {
+                    let to = s
+                        .rtc
+                        .codec_config()
+                        .match_params(params)
+                        .map(|c| c.pt())
+                        .filter(|to| s.rtc.media(sub.mid).is_some_and(|m| m.remote_pts().contains(to)));
+                    sub.pts.push((pt, to));
+                    to
+                }
+            };
+            let Some(out_pt) = out_pt else {
+                continue;
+            };
+            let written = guarded(|| {
+                let mut api = s.rtc.direct_api();
+                let tx = api.stream_tx_by_mid(sub.mid, None)?;
+                let (seq, ts) = sub.rewrite.rewrite(ssrc, packet.seq_no, packet.header.timestamp)?;
+                let write = RtpWrite::new(out_pt, seq, ts, packet.timestamp, packet.payload.clone())
+                    .marker(packet.header.marker)
+                    .ext_vals(exts.clone())
+                    .nackable(video);
+                tx.write_rtp(write);
+                Some(())
+            });
+            match written {
+                Ok(Some(())) => {
+                    self.stats.forwarded_packets += 1;
+                    self.stats.forwarded_bytes += packet.payload.len() as u64;
+                    s.mark_unsent(&mut self.io);
+                }
+                Ok(None) => s.mark_dirty(&mut self.io),
+                Err(panic) => s.fail(&mut self.io, panic),
+            }
+        }
+    }
+
+    /// A subscriber lost a picture: ask the track's publisher, unless someone asked very recently.
+    fn relay_keyframe_request(&mut self, subscriber: PeerId, req: KeyframeRequest) {
+        let Some(key) = self
+            .peers
+            .get(&subscriber)
+            .and_then(|s| s.out_track(req.mid))
+            .filter(|o| o.state == OutState::Active)
+            .map(|o| o.track)
+        else {
+            return;
+        };
+        self.request_keyframe(key, true);
+    }
+
+    /// Sends a PLI to the publisher of `key`. `throttled` requests are dropped within the configured window of
+    /// the previous one; the others (a new subscriber) always go out.
+    fn request_keyframe(&mut self, key: TrackKey, throttled: bool) {
+        let now = self.io.now;
+        let Some(track) = self.tracks.get_mut(&key).filter(|t| t.kind == Kind::Video) else {
+            return;
+        };
+        if throttled && track.last_keyframe_request.is_some_and(|t| now < t + self.config.keyframe_throttle) {
+            return;
+        }
+        let Some(p) = self.peers.get_mut(&key.0).filter(|p| !p.failed) else {
+            return;
+        };
+        p.flush(&mut self.io);
+        // Without a receive stream yet (no a=ssrc and no packet so far) there is nothing to ask: the publisher's
+        // first frames are a keyframe anyway.
+        let asked = guarded(|| {
+            let mut api = p.rtc.direct_api();
+            let rx = api.stream_rx_by_mid(key.1, None)?;
+            rx.request_keyframe(KeyframeRequestKind::Pli);
+            Some(())
+        });
+        match asked {
+            Ok(Some(())) => {
+                track.last_keyframe_request = Some(now);
+                self.stats.keyframe_requests_sent += 1;
+                p.mark_unsent(&mut self.io);
+            }
+            Ok(None) => p.mark_dirty(&mut self.io),
+            Err(panic) => p.fail(&mut self.io, panic),
+        }
+    }
+
+    /// Sends the peer one offer with every queued change, unless an offer is already in flight (then the changes
+    /// wait for its answer).
+    fn negotiate(&mut self, id: PeerId) {
+        let Some(p) = self.peers.get_mut(&id) else {
+            return;
+        };
+        p.negotiation.wanted = false;
+        if p.failed || p.negotiation.in_flight.is_some() {
+            return;
+        }
+        if p.negotiation.queued_adds.is_empty() && p.negotiation.queued_stops.is_empty() {
+            return;
+        }
+        p.flush(&mut self.io);
+        let adds = std::mem::take(&mut p.negotiation.queued_adds);
+        let stops = std::mem::take(&mut p.negotiation.queued_stops);
+        let Peer { rtc, outgoing, .. } = &mut *p;
+        let tracks = &self.tracks;
+        let applied = guarded(|| {
+            let mut api = rtc.sdp_api();
+            let mut added = Vec::with_capacity(adds.len());
+            for key in &adds {
+                let Some(track) = tracks.get(key) else {
+                    continue;
+                };
+                let mid = api.add_media(
+                    track.kind.into(),
+                    Direction::SendOnly,
+                    Some(key.0.to_string()),
+                    Some(track.label.clone()),
+                    None,
+                );
+                outgoing.push(OutTrack {
+                    mid,
+                    track: *key,
+                    source: track.source,
+                    kind: track.kind,
+                    state: OutState::Offered,
+                });
+                added.push(mid);
+            }
+            for mid in &stops {
+                api.stop_media(*mid);
+            }
+            api.apply().map(|(offer, pending)| (offer.to_sdp_string(), pending, added))
+        });
+        p.outgoing.retain(|o| !(o.state == OutState::Stopping && stops.contains(&o.mid)));
+        p.mark_dirty(&mut self.io);
+        match applied {
+            Ok(Some((sdp, pending, added))) => {
+                p.negotiation.in_flight = Some(InFlight { pending, added });
+                let tracks = p
+                    .outgoing
+                    .iter()
+                    .filter(|o| matches!(o.state, OutState::Offered | OutState::Active))
+                    .map(|o| TrackInfo { mid: o.mid.to_string(), publisher: o.track.0, source: o.source, kind: o.kind })
+                    .collect();
+                debug!(peer = id, "offer");
+                self.io.out.push_back((Some(id), SfuOutput::Event(SfuEvent::Offer { peer: id, sdp, tracks })));
+            }
+            // Only stops of m-lines already stopped: nothing to tell the client.
+            Ok(None) => {}
+            Err(panic) => p.fail(&mut self.io, panic),
+        }
+    }
+
+    /// Takes a peer out of everything: routes, timers, its room, its tracks and its subscriptions. `reason` is
+    /// `Some` for failures, which the caller is told about.
+    fn drop_peer(&mut self, id: PeerId, reason: Option<String>) {
+        let Some(p) = self.peers.remove(&id) else {
+            return;
+        };
+        match &reason {
+            Some(reason) => warn!(peer = id, reason, "peer failed"),
+            None => info!(peer = id, "peer removed"),
+        }
+        self.by_ufrag.remove(&p.ufrag);
+        for addr in &p.addrs {
+            if self.by_addr.get(addr) == Some(&id) {
+                self.by_addr.remove(addr);
+            }
+        }
+        self.io.timers.cancel(id, p.scheduled);
+
+        // What it received: stop forwarding to it.
+        for o in &p.outgoing {
+            if let Some(track) = self.tracks.get_mut(&o.track) {
+                track.subscribers.retain(|s| s.peer != id);
+            }
+        }
+        // What it published: gone from every track map, and from the offers of the rest of the room.
+        for mid in &p.published {
+            self.tracks.remove(&(id, *mid));
+        }
+        let members = self.rooms.get_mut(&p.room);
+        if let Some(members) = members {
+            members.retain(|m| *m != id);
+            if members.is_empty() {
+                self.rooms.remove(&p.room);
+            } else {
+                for member in members.iter() {
+                    let Some(s) = self.peers.get_mut(member) else {
+                        continue;
+                    };
+                    s.negotiation.queued_adds.retain(|k| k.0 != id);
+                    let mut changed = false;
+                    for o in s.outgoing.iter_mut().filter(|o| o.track.0 == id) {
+                        match o.state {
+                            OutState::Active => {
+                                o.state = OutState::Stopping;
+                                s.negotiation.queued_stops.push(o.mid);
+                                changed = true;
+                            }
+                            OutState::Offered => o.state = OutState::Orphaned,
+                            OutState::Orphaned | OutState::Stopping => {}
+                        }
+                    }
+                    if changed {
+                        s.want_negotiation(&mut self.io);
+                    }
+                }
+            }
+        }
+
+        // Nothing more goes to it, even what was already queued.
+        self.io.out.retain(|(peer, _)| *peer != Some(id));
+        self.io.events.retain(|(peer, _)| *peer != id);
+        if let Some(reason) = reason {
+            self.io.out.push_back((None, SfuOutput::Event(SfuEvent::Failed { peer: id, reason })));
+        }
+    }
+}
+
+/// A peer that commands may address: present and not failed. A free function so the caller keeps the other
+/// fields of the SFU borrowable.
+fn live_peer(peers: &mut HashMap<PeerId, Peer>, peer: PeerId) -> Result<&mut Peer, SfuError> {
+    peers.get_mut(&peer).filter(|p| !p.failed).ok_or(SfuError::UnknownPeer(peer))
+}
