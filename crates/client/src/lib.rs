@@ -34,6 +34,8 @@ pub enum ClientError {
     Closed,
     #[error("the server refused: {code}: {message}")]
     Refused { code: ErrorCode, message: String },
+    #[error("media: {0}")]
+    Media(#[from] media::MediaError),
 }
 
 /// A logged-in caller.
@@ -305,4 +307,63 @@ impl Signal {
             }
         }
     }
+}
+
+/// A participant with both connections: signalling and media, driven together. The SFU's renegotiation offers
+/// are answered as they come; every other server message is kept in `events`.
+pub struct Participant {
+    pub signal: Signal,
+    pub media: media::MediaPeer,
+    /// Our participant id in the room.
+    pub id: String,
+    /// Server messages other than the SFU's offers, in arrival order.
+    pub events: Vec<ServerMessage>,
+    /// How many renegotiation offers were answered.
+    pub offers_answered: u32,
+}
+
+impl Participant {
+    /// Start media on a joined signalling connection: offer `publish`, accept the SFU's answer.
+    pub async fn start(mut signal: Signal, id: String, publish: &[vayla_protocol::MediaSource]) -> Result<Participant, ClientError> {
+        let (mut media, sdp, tracks) = media::MediaPeer::new(publish).await?;
+        let reply = signal.request(ClientMessage::Offer { id: None, sdp, tracks }).await?;
+        match reply {
+            ServerMessage::Answer { sdp, .. } => media.accept_answer(&sdp)?,
+            other => return Err(ClientError::Decode(format!("expected an answer, got {other:?}"))),
+        }
+        Ok(Participant { signal, media, id, events: Vec::new(), offers_answered: 0 })
+    }
+
+    /// Drive signalling and media for `d`.
+    pub async fn run_for(&mut self, d: Duration) -> Result<(), ClientError> {
+        let until = std::time::Instant::now() + d;
+        loop {
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Ok(());
+            }
+            tokio::select! {
+                m = self.signal.recv(left) => match m {
+                    Ok(ServerMessage::Offer { sdp, tracks }) => {
+                        let answer = self.media.accept_offer(&sdp, &tracks)?;
+                        self.signal.send(&ClientMessage::Answer { id: None, sdp: answer }).await?;
+                        self.offers_answered += 1;
+                    }
+                    Ok(other) => self.events.push(other),
+                    Err(ClientError::Timeout(_)) => return Ok(()),
+                    Err(e) => return Err(e),
+                },
+                r = self.media.pump(until) => r?,
+            }
+        }
+    }
+}
+
+/// Drive several participants at once for `d`.
+pub async fn run_all(parties: &mut [&mut Participant], d: Duration) -> Result<(), ClientError> {
+    let runs = parties.iter_mut().map(|p| p.run_for(d));
+    for r in futures_util::future::join_all(runs).await {
+        r?;
+    }
+    Ok(())
 }

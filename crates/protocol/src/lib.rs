@@ -322,6 +322,8 @@ pub enum ErrorCode {
     BadSdp,
     /// Media is not available on this server.
     MediaUnavailable,
+    /// The media connection failed (ICE, DTLS or an answer the SFU refused); offer again to reconnect.
+    MediaFailed,
     /// The client read too slowly and fell behind. Fatal.
     SlowConsumer,
     /// Nothing heard from the client for three heartbeats. Fatal.
@@ -357,6 +359,7 @@ impl ErrorCode {
             ErrorCode::Replaced => "replaced",
             ErrorCode::BadSdp => "bad_sdp",
             ErrorCode::MediaUnavailable => "media_unavailable",
+            ErrorCode::MediaFailed => "media_failed",
             ErrorCode::SlowConsumer => "slow_consumer",
             ErrorCode::IdleTimeout => "idle_timeout",
             ErrorCode::ShuttingDown => "shutting_down",

@@ -8,6 +8,7 @@
 use crate::api;
 use crate::auth::Auth;
 use crate::config::Config;
+use crate::media::MediaHandle;
 use crate::metrics::Metrics;
 use crate::rooms::{spawn_room, RoomDeps, RoomHandle};
 use crate::rooms_config::{fingerprint_dir, load_dir, RoomsConfig};
@@ -48,6 +49,7 @@ pub struct AppState {
     pub connections: Arc<Semaphore>,
     pub next_conn: Arc<AtomicU64>,
     pub shutdown: watch::Receiver<bool>,
+    pub media: MediaHandle,
     /// Held by every connection; see the module doc.
     pub alive: mpsc::Sender<()>,
 }
@@ -83,6 +85,8 @@ pub enum StartError {
     DataDir(std::path::PathBuf, std::io::Error),
     #[error("cannot listen on {0}: {1}")]
     Bind(SocketAddr, std::io::Error),
+    #[error("media: {0}")]
+    Media(#[from] crate::media::MediaStartError),
 }
 
 /// A running server.
@@ -91,6 +95,8 @@ pub struct Server {
     pub store: Store,
     pub auth: Auth,
     pub metrics: Arc<Metrics>,
+    /// Where clients send media.
+    pub media_address: SocketAddr,
     shutdown: watch::Sender<bool>,
     alive: mpsc::Receiver<()>,
     rooms_alive: mpsc::Receiver<()>,
@@ -156,6 +162,9 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         }
     }
     let metrics = Arc::new(Metrics::default());
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let (media, media_task) =
+        crate::media::start(config.media_bind, config.media_public_ip, metrics.clone(), shutdown_rx.clone()).await?;
     let (config_tx, config_rx) = watch::channel(rooms_config.clone());
     let (rooms_alive_tx, rooms_alive) = mpsc::channel(1);
     let deps = RoomDeps {
@@ -164,6 +173,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         metrics: metrics.clone(),
         grace_ms: config.grace_ms,
         alive: rooms_alive_tx,
+        media: media.clone(),
     };
     let mut map = RoomMap::new();
     for id in rooms_config.devices.keys() {
@@ -171,7 +181,6 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     }
     let (rooms_tx, rooms_rx) = watch::channel(Arc::new(map));
     let (status_tx, status_rx) = watch::channel(Arc::new(status_for(&rooms_config, None)));
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (alive_tx, alive_rx) = mpsc::channel(1);
     let config = Arc::new(config);
 
@@ -186,6 +195,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         connections: Arc::new(Semaphore::new(config.max_connections)),
         next_conn: Arc::new(AtomicU64::new(1)),
         shutdown: shutdown_rx.clone(),
+        media: media.clone(),
         alive: alive_tx,
     };
     let reloader = Reloader {
@@ -203,6 +213,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     let background = vec![
         tokio::spawn(reloader.run(shutdown_rx.clone())),
         tokio::spawn(rotate_keys(auth.clone(), config.key_rotation_s, shutdown_rx.clone())),
+        media_task,
     ];
 
     let router = router(state, &config);
@@ -222,6 +233,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         store,
         auth,
         metrics,
+        media_address: media.address,
         shutdown: shutdown_tx,
         alive: alive_rx,
         rooms_alive,

@@ -22,6 +22,10 @@ pub struct Config {
     pub rooms_config: PathBuf,
     /// The web UI's static files.
     pub web_dir: PathBuf,
+    /// The UDP socket every media connection shares. Port 0 picks a free port.
+    pub media_bind: SocketAddr,
+    /// The address announced to clients for media, when `media_bind` is a wildcard or behind a 1:1 NAT.
+    pub media_public_ip: Option<std::net::IpAddr>,
     /// How often the rooms-config directory is checked for changes.
     pub reload_interval_ms: u64,
     /// How long an empty session waits for someone to come back before it ends.
@@ -53,6 +57,8 @@ impl Default for Config {
             database_url: None,
             rooms_config: PathBuf::from("rooms-config"),
             web_dir: PathBuf::from("web"),
+            media_bind: "127.0.0.1:0".parse().expect("valid address"),
+            media_public_ip: None,
             reload_interval_ms: 1_000,
             grace_ms: 60_000,
             access_token_ttl_s: 15 * 60,
@@ -80,7 +86,9 @@ pub enum ConfigError {
 }
 
 /// Environment variables read by [`Config::load`], with the field each sets.
-pub const ENV_VARS: [(&str, &str); 7] = [
+pub const ENV_VARS: [(&str, &str); 9] = [
+    ("VAYLA_MEDIA_BIND", "media_bind"),
+    ("VAYLA_MEDIA_PUBLIC_IP", "media_public_ip"),
     ("VAYLA_LISTEN", "listen"),
     ("VAYLA_DATA_DIR", "data_dir"),
     ("DATABASE_URL", "database_url"),
@@ -109,6 +117,10 @@ impl Config {
                 "DATABASE_URL" if !value.is_empty() => config.database_url = Some(value),
                 "VAYLA_ROOMS_CONFIG" => config.rooms_config = value.into(),
                 "VAYLA_WEB_DIR" => config.web_dir = value.into(),
+                "VAYLA_MEDIA_BIND" => config.media_bind = value.parse().map_err(|e| bad(format!("{e}")))?,
+                "VAYLA_MEDIA_PUBLIC_IP" => {
+                    config.media_public_ip = Some(value.parse().map_err(|e| bad(format!("{e}")))?)
+                }
                 "VAYLA_GRACE_MS" => config.grace_ms = value.parse().map_err(|e| bad(format!("{e}")))?,
                 "VAYLA_RELOAD_INTERVAL_MS" => {
                     config.reload_interval_ms = value.parse().map_err(|e| bad(format!("{e}")))?

@@ -6,6 +6,7 @@ pub mod app;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod media;
 pub mod metrics;
 pub mod rooms;
 pub mod rooms_config;

@@ -35,6 +35,7 @@ pub struct Metrics {
     pub sessions_ended: AtomicU64,
     pub config_reloads: AtomicU64,
     pub config_errors: AtomicU64,
+    pub media_peers: AtomicU64,
 }
 
 fn phase_index(p: RoomPhase) -> usize {
@@ -89,6 +90,7 @@ impl Metrics {
             ("vayla_sessions_ended_total", "Sessions ended.", &self.sessions_ended),
             ("vayla_config_reloads_total", "Rooms-config changes taken into use.", &self.config_reloads),
             ("vayla_config_errors_total", "Rooms-config changes refused as invalid.", &self.config_errors),
+            ("vayla_media_connections_total", "Media connections offered to the SFU.", &self.media_peers),
         ];
         for (name, help, v) in counters {
             let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", v.load(Relaxed));

@@ -6,6 +6,7 @@
 //! the audit log appended, clients told. Sending to clients never waits: a client whose queue is full is
 //! disconnected as too slow, so one slow reader never holds up a room.
 
+use crate::media::MediaHandle;
 use crate::metrics::Metrics;
 use crate::rooms_config::RoomsConfig;
 use crate::now_ms;
@@ -143,6 +144,8 @@ pub struct RoomDeps {
     pub grace_ms: Millis,
     /// Held by every room actor, so that shutdown can wait for the last room to finish its writes.
     pub alive: mpsc::Sender<()>,
+    /// Told who is admitted and who is gone: media flows only between admitted participants.
+    pub media: MediaHandle,
 }
 
 /// Start the actor of one room, taking up `restore` (a session that outlived the previous server process)
@@ -157,6 +160,7 @@ pub fn spawn_room(id: RoomId, deps: RoomDeps, restore: Option<SessionRecord>) ->
         config: deps.config,
         store: deps.store,
         metrics: deps.metrics,
+        media: deps.media,
     };
     tokio::spawn(actor.run(rx, restore, deps.alive));
     RoomHandle { id, tx }
@@ -169,6 +173,7 @@ struct RoomActor {
     config: watch::Receiver<Arc<RoomsConfig>>,
     store: Store,
     metrics: Arc<Metrics>,
+    media: MediaHandle,
 }
 
 impl RoomActor {
@@ -377,6 +382,9 @@ impl RoomActor {
                 if let Some(who) = self.idents.get(&conn).cloned() {
                     self.audit_who("admitted", &who, seat.as_deref(), detail).await;
                 }
+                if let Some(link) = self.links.get(&conn) {
+                    self.media.admit(conn, self.room.id.clone(), link.out.clone());
+                }
                 let you = self.wire_participant(conn);
                 let joined = ServerMessage::Joined {
                     id: request.clone(),
@@ -394,6 +402,7 @@ impl RoomActor {
                 if let Some(link) = self.links.remove(&old) {
                     let _ = link.kill.try_send(ErrorCode::Replaced);
                 }
+                self.media.remove(old);
                 let who = self.idents.remove(&old);
                 self.metrics.participants.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                 if let Some(session) = &session_id {
@@ -415,6 +424,7 @@ impl RoomActor {
             Effect::ParticipantLeft { participant, reason } => {
                 let conn = participant.conn;
                 self.links.remove(&conn);
+                self.media.remove(conn);
                 let who = self.idents.remove(&conn);
                 self.metrics.participants.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                 let reason_text = match reason {
@@ -482,6 +492,9 @@ impl RoomActor {
                 self.append(entry).await;
                 let msg = ServerMessage::SessionEnded { session_id: session.to_string(), reason: reason.as_str().into() };
                 self.broadcast(msg, too_slow);
+                for conn in &removed {
+                    self.media.remove(*conn);
+                }
                 self.links.clear();
                 self.idents.clear();
                 tracing::info!(room = %self.room.id, session = %session, reason = reason.as_str(), "session ended");

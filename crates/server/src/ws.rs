@@ -303,20 +303,25 @@ impl Connection {
                     }
                 }
             }
-            ClientMessage::Offer { sdp, .. } | ClientMessage::Answer { sdp, .. } => {
+            ClientMessage::Offer { .. } | ClientMessage::Answer { .. } | ClientMessage::Candidate { .. } => {
                 if self.room.is_none() {
                     return self.error(id, ErrorCode::NotJoined, "join a room before negotiating media").await;
                 }
-                if !sdp.starts_with("v=0") {
-                    return self.error(id, ErrorCode::BadSdp, "an SDP starts with \"v=0\"").await;
+                let media = self.app.media.clone();
+                let result = match msg {
+                    ClientMessage::Offer { sdp, tracks, .. } => {
+                        media.offer(self.conn, sdp, tracks).await.map(|sdp| Some(ServerMessage::Answer { id: id.clone(), sdp }))
+                    }
+                    ClientMessage::Answer { sdp, .. } => media.answer(self.conn, sdp).await.map(|()| None),
+                    ClientMessage::Candidate { candidate, .. } => media.candidate(self.conn, candidate).await.map(|()| None),
+                    _ => unreachable!("matched above"),
+                };
+                match result {
+                    Ok(Some(reply)) => self.write(&reply).await,
+                    Ok(None) if id.is_some() => self.write(&ServerMessage::Ok { id }).await,
+                    Ok(None) => Flow::Continue,
+                    Err((code, message)) => self.error(id, code, message).await,
                 }
-                self.error(id, ErrorCode::MediaUnavailable, "this server has no media engine yet").await
-            }
-            ClientMessage::Candidate { .. } => {
-                if self.room.is_none() {
-                    return self.error(id, ErrorCode::NotJoined, "join a room before negotiating media").await;
-                }
-                self.error(id, ErrorCode::MediaUnavailable, "this server has no media engine yet").await
             }
         }
     }
