@@ -25,6 +25,18 @@ pub enum MediaError {
     Sdp(String),
 }
 
+/// The process-wide reference instant for the send-time stamps in payloads: sender and receiver are in the
+/// same process (tests, load generator), so a frame's delay is `now - stamp`.
+fn epoch() -> Instant {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+/// Where the send-time stamp sits in a frame: after the VP8 keyframe header for video, at the start for audio.
+fn stamp_at(kind: MediaKind) -> usize {
+    if kind == MediaKind::Audio { 0 } else { 10 }
+}
+
 /// What arrived on one received track.
 #[derive(Debug, Clone, Default)]
 pub struct Received {
@@ -35,10 +47,20 @@ pub struct Received {
     pub first_keyframe: Option<Instant>,
     /// Frames whose RTP sequence was not contiguous with the previous one.
     pub gaps: u64,
+    /// RTP packets the frames were carried in.
+    pub packets: u64,
+}
+
+/// What one sent track has sent.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sent {
+    pub frames: u64,
+    pub bytes: u64,
 }
 
 struct Sending {
     mid: Mid,
+    source: MediaSource,
     kind: MediaKind,
     next_at: Instant,
     interval: Duration,
@@ -47,6 +69,7 @@ struct Sending {
     keyframe_due: bool,
     last_keyframe: Option<Instant>,
     frame_bytes: usize,
+    sent: Sent,
 }
 
 /// One client's media connection.
@@ -60,6 +83,8 @@ pub struct MediaPeer {
     pub tracks: HashMap<String, RemoteTrack>,
     pub received: HashMap<String, Received>,
     pub keyframe_requests: u64,
+    /// Send-to-receive delay of every received frame, in microseconds (bounded; oldest kept).
+    pub delays_us: Vec<u32>,
     pub connected: bool,
     pub failed: Option<String>,
     started: Instant,
@@ -99,13 +124,15 @@ impl MediaPeer {
                 _ => MediaKind::Video,
             };
             let mid = change.add_media(kind, Direction::SendOnly, Some("local".into()), None, None);
+            // Realistic rates: Opus ≈ 32 kbit/s, camera ≈ 1 Mbit/s at 15 fps, document ≈ 1.5 Mbit/s at 5 fps.
             let (interval, frame_bytes) = match source {
-                MediaSource::Microphone => (Duration::from_millis(20), 120),
-                MediaSource::Camera => (Duration::from_millis(66), 3_000),
-                MediaSource::Document => (Duration::from_millis(200), 12_000),
+                MediaSource::Microphone => (Duration::from_millis(20), 80),
+                MediaSource::Camera => (Duration::from_micros(66_667), 8_300),
+                MediaSource::Document => (Duration::from_millis(200), 37_500),
             };
             sending.push(Sending {
                 mid,
+                source: *source,
 
                 kind,
                 next_at: now,
@@ -114,6 +141,7 @@ impl MediaPeer {
                 keyframe_due: true,
                 last_keyframe: None,
                 frame_bytes,
+                sent: Sent::default(),
             });
             tracks.push(TrackSource { mid: mid.to_string(), source: *source });
         }
@@ -127,6 +155,7 @@ impl MediaPeer {
             tracks: HashMap::new(),
             received: HashMap::new(),
             keyframe_requests: 0,
+            delays_us: Vec::new(),
             connected: false,
             failed: None,
             started: now,
@@ -202,7 +231,7 @@ impl MediaPeer {
                 let Some(pt) = writer.payload_params().find(|p| p.spec().codec == wanted).map(|p| p.pt()) else {
                     break;
                 };
-                let (clock, data) = if s.kind == MediaKind::Audio {
+                let (clock, mut data) = if s.kind == MediaKind::Audio {
                     (48_000u64, vec![0xf8; s.frame_bytes])
                 } else {
                     // A keyframe when asked, and every 3 s regardless, as an encoder would.
@@ -212,9 +241,15 @@ impl MediaPeer {
                         s.keyframe_due = false;
                         s.last_keyframe = Some(now);
                     }
-                    let len = if key { s.frame_bytes * 4 } else { s.frame_bytes };
+                    // Keyframes twice the size of the others; the average stays near the target rate.
+                    let len = if key { s.frame_bytes * 2 } else { s.frame_bytes };
                     (90_000u64, vp8_frame(key, len, s.rtp_time))
                 };
+                let at = stamp_at(s.kind);
+                let stamp = now.duration_since(epoch()).as_micros() as u64;
+                data[at..at + 8].copy_from_slice(&stamp.to_be_bytes());
+                s.sent.frames += 1;
+                s.sent.bytes += data.len() as u64;
                 let time = MediaTime::new(s.rtp_time, str0m::media::Frequency::new(clock as u32).expect("non-zero"));
                 writer.write(pt, s.next_at, time, data).map_err(|e| MediaError::Rtc(e.to_string()))?;
                 s.rtp_time += clock * s.interval.as_micros() as u64 / 1_000_000;
@@ -250,6 +285,15 @@ impl MediaPeer {
                     r.gaps += 1;
                 }
                 r.first_frame.get_or_insert(now);
+                r.packets += (**d.seq_range.end() - **d.seq_range.start()) + 1;
+                let at = if d.params.spec().codec == Codec::Opus { 0 } else { 10 };
+                if let Some(bytes) = d.data.get(at..at + 8) {
+                    let sent = u64::from_be_bytes(bytes.try_into().expect("eight bytes"));
+                    let delay = (now.duration_since(epoch()).as_micros() as u64).saturating_sub(sent);
+                    if self.delays_us.len() < 200_000 {
+                        self.delays_us.push(delay.min(u32::MAX as u64) as u32);
+                    }
+                }
                 let key = d.params.spec().codec == Codec::Vp8 && d.data.first().map(|b| b & 1 == 0).unwrap_or(false);
                 if key {
                     r.keyframes += 1;
@@ -264,6 +308,11 @@ impl MediaPeer {
             }
             _ => {}
         }
+    }
+
+    /// What each of our tracks has sent so far, by source.
+    pub fn sent(&self) -> Vec<(MediaSource, Sent)> {
+        self.sending.iter().map(|s| (s.source, s.sent)).collect()
     }
 
     /// Time since this peer was made.

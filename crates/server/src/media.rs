@@ -20,6 +20,8 @@ use vayla_sfu::{Kind, PeerId, Sfu, SfuConfig, SfuEvent, SfuOutput, Source};
 
 /// Datagrams read in one go before the loop looks at commands and timers again.
 const RECV_BATCH: usize = 64;
+/// How often the SFU's counters are copied to the metrics.
+const STATS_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// A media request refused, with the wire code to tell the client.
 pub type Refusal = (ErrorCode, String);
@@ -162,8 +164,13 @@ fn refusal(e: vayla_sfu::SfuError) -> Refusal {
 impl MediaLoop {
     async fn run(mut self, mut rx: mpsc::Receiver<MediaCmd>, mut shutdown: watch::Receiver<bool>) {
         let mut buf = vec![0u8; 2048];
+        let mut published = Instant::now();
         loop {
             let deadline = self.drain();
+            if published.elapsed() >= STATS_EVERY {
+                self.publish_stats();
+                published = Instant::now();
+            }
             tokio::select! {
                 biased;
                 _ = shutdown.changed() => break,
@@ -189,6 +196,18 @@ impl MediaLoop {
             }
         }
         tracing::info!("media engine stopped");
+    }
+
+    fn publish_stats(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let s = self.sfu.stats();
+        let m = &self.metrics;
+        m.sfu_peers.store(s.peers as i64, Relaxed);
+        m.sfu_forwarded_packets.store(s.forwarded_packets, Relaxed);
+        m.sfu_forwarded_bytes.store(s.forwarded_bytes, Relaxed);
+        m.sfu_dropped_unroutable.store(s.dropped_unroutable, Relaxed);
+        m.sfu_dropped_malformed.store(s.dropped_malformed, Relaxed);
+        m.sfu_keyframe_requests.store(s.keyframe_requests_sent, Relaxed);
     }
 
     /// Send everything the SFU has to send and act on its events; returns when it next needs a timeout.

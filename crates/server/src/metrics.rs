@@ -36,6 +36,13 @@ pub struct Metrics {
     pub config_reloads: AtomicU64,
     pub config_errors: AtomicU64,
     pub media_peers: AtomicU64,
+    /// Copies of the SFU's counters, refreshed by the media loop a few times a second.
+    pub sfu_peers: AtomicI64,
+    pub sfu_forwarded_packets: AtomicU64,
+    pub sfu_forwarded_bytes: AtomicU64,
+    pub sfu_dropped_unroutable: AtomicU64,
+    pub sfu_dropped_malformed: AtomicU64,
+    pub sfu_keyframe_requests: AtomicU64,
 }
 
 fn phase_index(p: RoomPhase) -> usize {
@@ -91,7 +98,14 @@ impl Metrics {
             ("vayla_config_reloads_total", "Rooms-config changes taken into use.", &self.config_reloads),
             ("vayla_config_errors_total", "Rooms-config changes refused as invalid.", &self.config_errors),
             ("vayla_media_connections_total", "Media connections offered to the SFU.", &self.media_peers),
+            ("vayla_sfu_forwarded_packets_total", "RTP packets forwarded, one per packet per subscriber.", &self.sfu_forwarded_packets),
+            ("vayla_sfu_forwarded_bytes_total", "RTP payload bytes forwarded.", &self.sfu_forwarded_bytes),
+            ("vayla_sfu_dropped_unroutable_total", "Datagrams no admitted peer claimed.", &self.sfu_dropped_unroutable),
+            ("vayla_sfu_dropped_malformed_total", "Datagrams that were not STUN, DTLS, RTP or RTCP.", &self.sfu_dropped_malformed),
+            ("vayla_sfu_keyframe_requests_total", "Keyframe requests sent to publishers.", &self.sfu_keyframe_requests),
         ];
+        let _ = writeln!(s, "# HELP vayla_sfu_peers Media connections in the SFU.\n# TYPE vayla_sfu_peers gauge");
+        let _ = writeln!(s, "vayla_sfu_peers {}", self.sfu_peers.load(Relaxed));
         for (name, help, v) in counters {
             let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", v.load(Relaxed));
         }

@@ -1,0 +1,317 @@
+//! `vayla-loadgen`: rooms of three media participants against a real server process, bounded in time.
+//!
+//! Each room has a device (audio, camera ≈ 1 Mbit/s, document ≈ 1.5 Mbit/s), an expert and an interpreter (audio
+//! and camera), all Rust client peers on loopback. The server runs as its own process with a generated
+//! rooms-config, so that its CPU time and memory can be read from `/proc` apart from the clients'. For each
+//! step of rooms it reports forwarded packets per second, server CPU per forwarded packet, frame loss,
+//! send-to-receive delay (p50/p99), server memory per participant and time to first frame; the largest step
+//! with under 1 % loss is what this machine holds.
+//!
+//! Usage: `vayla-loadgen [--rooms 2,4,8] [--seconds 10] [--server target/release/vayla] [--json]`
+
+use anyhow::{bail, Context, Result};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use vayla_client::{Api, Participant, Signal};
+use vayla_protocol::{MediaSource, ServerMessage};
+
+const DEVICE: [MediaSource; 3] = [MediaSource::Microphone, MediaSource::Camera, MediaSource::Document];
+const PERSON: [MediaSource; 2] = [MediaSource::Microphone, MediaSource::Camera];
+const SECRET: &str = "load-secret";
+/// Time given to every room to connect before measuring starts.
+const WARM_UP: Duration = Duration::from_secs(3);
+
+struct Options {
+    rooms: Vec<usize>,
+    seconds: u64,
+    server: PathBuf,
+    json: bool,
+}
+
+fn options() -> Result<Options> {
+    let mut o = Options { rooms: vec![2, 4, 8], seconds: 10, server: PathBuf::from("target/release/vayla"), json: false };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--rooms" => {
+                let v = args.next().context("--rooms takes a list like 2,4,8")?;
+                o.rooms = v.split(',').map(|n| n.trim().parse()).collect::<Result<_, _>>().context("--rooms")?;
+            }
+            "--seconds" => o.seconds = args.next().context("--seconds takes a number")?.parse()?,
+            "--server" => o.server = args.next().context("--server takes a path")?.into(),
+            "--json" => o.json = true,
+            "-h" | "--help" => {
+                println!("usage: vayla-loadgen [--rooms 2,4,8] [--seconds 10] [--server target/release/vayla] [--json]");
+                std::process::exit(0);
+            }
+            other => bail!("unknown argument {other:?}"),
+        }
+    }
+    if o.rooms.is_empty() || o.rooms.iter().any(|&n| n == 0 || n > 200) || o.seconds == 0 || o.seconds > 300 {
+        bail!("rooms must be 1 to 200 each and seconds 1 to 300: every load is bounded");
+    }
+    Ok(o)
+}
+
+/// A rooms-config with `rooms` devices, one expert and one interpreter per room, an advisor.
+fn write_config(dir: &Path, rooms: usize) -> Result<()> {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    // A fixed salt: these are throwaway load-test accounts on loopback.
+    let salt = SaltString::from_b64("bG9hZGxvYWRsb2FkbG9hZA").map_err(|e| anyhow::anyhow!("{e}"))?;
+    let hash = argon2::Argon2::default()
+        .hash_password(SECRET.as_bytes(), &salt)
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .to_string();
+    std::fs::create_dir_all(dir.join("service-points"))?;
+    std::fs::write(dir.join("agencies.toml"), "[[agency]]\nid = \"kela\"\nname = \"Kela\"\n")?;
+    let mut sp = String::from("id = \"load\"\nname = \"Load\"\nmunicipality = \"Load\"\n");
+    let mut people = format!(
+        "[[person]]\nid = \"advisor-load\"\nname = \"Advisor\"\nrole = \"advisor\"\nservice_point = \"load\"\npassword_hash = \"{hash}\"\n"
+    );
+    for i in 1..=rooms {
+        sp += &format!("\n[[device]]\nid = \"load-{i}\"\nname = \"Load {i}\"\ncredential_hash = \"{hash}\"\n");
+        people += &format!(
+            "\n[[person]]\nid = \"expert-{i}\"\nname = \"Expert {i}\"\nrole = \"expert\"\nagency = \"kela\"\npassword_hash = \"{hash}\"\n\
+             \n[[person]]\nid = \"interp-{i}\"\nname = \"Interpreter {i}\"\nrole = \"interpreter\"\npassword_hash = \"{hash}\"\n"
+        );
+    }
+    std::fs::write(dir.join("service-points/load.toml"), sp)?;
+    std::fs::write(dir.join("people.toml"), people)?;
+    Ok(())
+}
+
+struct Server {
+    child: Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_server(bin: &Path, rooms: usize) -> Result<Server> {
+    let dir = tempfile::tempdir()?;
+    write_config(&dir.path().join("rooms-config"), rooms)?;
+    let mut child = Command::new(bin)
+        .arg("serve")
+        .env("VAYLA_LISTEN", "127.0.0.1:0")
+        .env("VAYLA_DATA_DIR", dir.path().join("data"))
+        .env("VAYLA_ROOMS_CONFIG", dir.path().join("rooms-config"))
+        .env("VAYLA_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("starting {} (build it with cargo build --release -p vayla-server)", bin.display()))?;
+    let stdout = child.stdout.take().context("server stdout")?;
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line)?;
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .map(|w| w.trim_end_matches('/').to_owned())
+        .with_context(|| format!("no URL in the server's first line: {line:?}"))?;
+    Ok(Server { child, url, _dir: dir })
+}
+
+/// The server process's CPU time so far (user + system), from /proc.
+fn cpu_time(pid: u32) -> Result<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let fields: Vec<&str> = stat.rsplit_once(')').context("stat format")?.1.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
+    // The kernel's clock tick is 100 Hz on every Linux this runs on.
+    Ok(Duration::from_millis(ticks * 10))
+}
+
+/// The server process's resident memory, from /proc.
+fn rss_bytes(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .context("VmRSS")?
+        .parse()?;
+    Ok(kb * 1024)
+}
+
+async fn metric(api: &Api, name: &str) -> Result<f64> {
+    let text = reqwest::get(format!("{}/metrics", api.base())).await?.text().await?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+        .with_context(|| format!("metric {name}"))
+}
+
+async fn enter(api: &Api, access: &str, room: &str, publish: &[MediaSource]) -> Result<Participant> {
+    let token = api.join_token(access, room).await?.token;
+    let mut signal = Signal::open(&api.ws_url()).await?;
+    let id = match signal.join(room, &token).await? {
+        ServerMessage::Joined { you, .. } => you.participant_id,
+        m => bail!("expected joined, got {m:?}"),
+    };
+    Ok(Participant::start(signal, id, publish).await?)
+}
+
+fn percentile(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize] as f64
+}
+
+struct Figures {
+    rooms: usize,
+    participants: usize,
+    forwarded_streams: usize,
+    forwarded_pps: f64,
+    cpu_us_per_packet: f64,
+    cpu_share: f64,
+    frame_loss: f64,
+    delay_p50_ms: f64,
+    delay_p99_ms: f64,
+    first_frame_p50_ms: f64,
+    first_frame_max_ms: f64,
+    memory_per_participant_kib: f64,
+}
+
+async fn step(o: &Options, rooms: usize) -> Result<Figures> {
+    let server = start_server(&o.server, rooms)?;
+    let pid = server.child.id();
+    let api = Api::new(&server.url);
+    let rss_idle = rss_bytes(pid)?;
+    let advisor = api.login("advisor-load", SECRET).await?.access_token;
+    let mut parties = Vec::new();
+    let mut joined_at = Vec::new();
+    for i in 1..=rooms {
+        let room = format!("load-{i}");
+        api.open_session(&advisor, &room, &[("expert", &format!("expert-{i}")), ("interpreter", &format!("interp-{i}"))])
+            .await?;
+        let device = api.device_login(&room, SECRET).await?.access_token;
+        let expert = api.login(&format!("expert-{i}"), SECRET).await?.access_token;
+        let interp = api.login(&format!("interp-{i}"), SECRET).await?.access_token;
+        joined_at.push(Instant::now());
+        parties.push(enter(&api, &device, &room, &DEVICE).await?);
+        parties.push(enter(&api, &expert, &room, &PERSON).await?);
+        parties.push(enter(&api, &interp, &room, &PERSON).await?);
+    }
+    // Every participant runs in its own task for warm-up plus the measured window.
+    let total = WARM_UP + Duration::from_secs(o.seconds);
+    let tasks: Vec<_> = parties
+        .into_iter()
+        .map(|mut p| {
+            tokio::spawn(async move {
+                let r = p.run_for(total).await;
+                (p, r)
+            })
+        })
+        .collect();
+    tokio::time::sleep(WARM_UP).await;
+    let (cpu0, fwd0, t0) = (cpu_time(pid)?, metric(&api, "vayla_sfu_forwarded_packets_total").await?, Instant::now());
+    tokio::time::sleep(Duration::from_secs(o.seconds)).await;
+    let (cpu1, fwd1, t1) = (cpu_time(pid)?, metric(&api, "vayla_sfu_forwarded_packets_total").await?, Instant::now());
+    let rss_busy = rss_bytes(pid)?;
+    let mut parties = Vec::new();
+    for t in tasks {
+        let (p, r) = t.await?;
+        r.with_context(|| format!("participant {}", p.id))?;
+        parties.push(p);
+    }
+
+    // Loss: every frame a publisher sent should reach the two others in its room.
+    let mut expected = 0u64;
+    let mut received = 0u64;
+    let mut delays = Vec::new();
+    let mut first_frames = Vec::new();
+    for (r, room) in parties.chunks(3).enumerate() {
+        for publisher in room {
+            for (source, sent) in publisher.media.sent() {
+                for subscriber in room.iter().filter(|s| s.id != publisher.id) {
+                    expected += sent.frames;
+                    if let Some(got) = subscriber.media.received_from(&publisher.id, source) {
+                        received += got.frames;
+                        if source != MediaSource::Microphone {
+                            if let Some(first) = got.first_frame {
+                                first_frames.push(first.duration_since(joined_at[r]).as_millis() as u32);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for p in room {
+            delays.extend_from_slice(&p.media.delays_us);
+        }
+    }
+    delays.sort_unstable();
+    first_frames.sort_unstable();
+    let packets = fwd1 - fwd0;
+    let cpu = (cpu1 - cpu0).as_secs_f64();
+    let window = (t1 - t0).as_secs_f64();
+    let participants = rooms * 3;
+    Ok(Figures {
+        rooms,
+        participants,
+        // 7 published tracks a room, each forwarded to 2 subscribers.
+        forwarded_streams: rooms * 14,
+        forwarded_pps: packets / window,
+        cpu_us_per_packet: if packets > 0.0 { cpu * 1e6 / packets } else { f64::NAN },
+        cpu_share: cpu / window,
+        frame_loss: if expected > 0 { 1.0 - received as f64 / expected as f64 } else { f64::NAN },
+        delay_p50_ms: percentile(&delays, 0.5) / 1000.0,
+        delay_p99_ms: percentile(&delays, 0.99) / 1000.0,
+        first_frame_p50_ms: percentile(&first_frames, 0.5),
+        first_frame_max_ms: first_frames.last().copied().map(f64::from).unwrap_or(f64::NAN),
+        memory_per_participant_kib: rss_busy.saturating_sub(rss_idle) as f64 / 1024.0 / participants as f64,
+    })
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() -> Result<()> {
+    let o = options()?;
+    let mut held = None;
+    println!(
+        "{:>5} {:>6} {:>7} {:>10} {:>9} {:>6} {:>7} {:>8} {:>8} {:>9} {:>9} {:>9}",
+        "rooms", "people", "streams", "fwd pkt/s", "µs/pkt", "cpu", "loss", "p50 ms", "p99 ms", "1st p50", "1st max", "KiB/pers"
+    );
+    for &rooms in &o.rooms {
+        let f = step(&o, rooms).await.with_context(|| format!("{rooms} rooms"))?;
+        println!(
+            "{:>5} {:>6} {:>7} {:>10.0} {:>9.1} {:>5.0}% {:>6.2}% {:>8.1} {:>8.1} {:>9.0} {:>9.0} {:>9.0}",
+            f.rooms,
+            f.participants,
+            f.forwarded_streams,
+            f.forwarded_pps,
+            f.cpu_us_per_packet,
+            f.cpu_share * 100.0,
+            f.frame_loss * 100.0,
+            f.delay_p50_ms,
+            f.delay_p99_ms,
+            f.first_frame_p50_ms,
+            f.first_frame_max_ms,
+            f.memory_per_participant_kib
+        );
+        if o.json {
+            let j = serde_json::json!({
+                "rooms": f.rooms, "participants": f.participants, "forwarded_streams": f.forwarded_streams,
+                "forwarded_packets_per_s": f.forwarded_pps, "server_cpu_us_per_forwarded_packet": f.cpu_us_per_packet,
+                "server_cpu_share": f.cpu_share, "frame_loss": f.frame_loss, "delay_p50_ms": f.delay_p50_ms,
+                "delay_p99_ms": f.delay_p99_ms, "first_frame_p50_ms": f.first_frame_p50_ms,
+                "first_frame_max_ms": f.first_frame_max_ms, "server_memory_per_participant_kib": f.memory_per_participant_kib,
+            });
+            println!("{j}");
+        }
+        if f.frame_loss < 0.01 {
+            held = Some(rooms);
+        }
+    }
+    match held {
+        Some(n) => println!("largest step with under 1 % frame loss: {n} rooms ({} forwarded streams)", n * 14),
+        None => println!("no step stayed under 1 % frame loss"),
+    }
+    Ok(())
+}
