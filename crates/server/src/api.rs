@@ -86,6 +86,11 @@ pub async fn no_such_endpoint(uri: axum::http::Uri) -> ApiError {
     ApiError::not_found("not_found", format!("no API endpoint {}", uri.path()))
 }
 
+/// A known path with a method it does not take: a JSON 405 like every other API error.
+pub async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", format!("{method} is not allowed on {}", uri.path()))
+}
+
 pub async fn healthz() -> &'static str {
     "ok"
 }

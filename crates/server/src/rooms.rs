@@ -106,9 +106,10 @@ impl RoomHandle {
     pub async fn leave(&self, conn: ConnId) -> Result<Result<(), RoomError>, RoomGone> {
         self.ask(|reply| RoomCmd::Leave { conn, reason: LeaveReason::Left, reply: Some(reply) }).await
     }
-    /// The connection is gone; no answer is needed.
-    pub async fn dropped(&self, conn: ConnId) {
-        let _ = self.tx.send(RoomCmd::Leave { conn, reason: LeaveReason::Dropped, reply: None }).await;
+    /// The connection is gone — dropped, or `removed` by the server for misbehaving; no answer is needed.
+    pub async fn gone(&self, conn: ConnId, removed: bool) {
+        let reason = if removed { LeaveReason::Removed } else { LeaveReason::Dropped };
+        let _ = self.tx.send(RoomCmd::Leave { conn, reason, reply: None }).await;
     }
     pub async fn set_lock(&self, conn: ConnId, lock: bool) -> Result<Result<(), RoomError>, RoomGone> {
         self.ask(|reply| RoomCmd::Lock { conn, lock, reply }).await

@@ -82,6 +82,8 @@ struct Connection {
     strikes: u32,
     /// The WebSocket close code and reason sent when the connection ends.
     close: (u16, &'static str),
+    /// The server is putting this client out for breaking the protocol's limits.
+    misbehaved: bool,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -102,6 +104,7 @@ impl Connection {
             bucket,
             strikes: 0,
             close: (1000, ""),
+            misbehaved: false,
             _permit: permit,
         }
     }
@@ -138,6 +141,12 @@ impl Connection {
                     Some(Ok(Message::Close(_))) | None => Flow::Close,
                     Some(Err(e)) => {
                         tracing::info!(conn = %self.conn, error = %e, "connection failed");
+                        // The WebSocket layer refuses frames over HARD_FRAME_LIMIT with a capacity error; its type
+                        // is private to axum, so it is recognised by its message.
+                        if e.to_string().contains("too long") {
+                            self.close = (1009, "message too big");
+                            self.misbehaved = true;
+                        }
                         Flow::Close
                     }
                 },
@@ -191,13 +200,25 @@ impl Connection {
                 break;
             }
         }
-        // Any other way out than `leave` or a shutdown is a drop: the seat holder may come back.
+        // Any other way out than `leave` or a shutdown is a drop, and the seat holder may come back; a client
+        // the server put out for misbehaving is `removed`.
         if let Some(room) = self.room.take() {
-            room.dropped(self.conn).await;
+            room.gone(self.conn, self.misbehaved).await;
         }
         let (code, reason) = self.close;
         let frame = CloseFrame { code, reason: reason.into() };
-        let _ = tokio::time::timeout(Duration::from_secs(1), self.socket.send(Message::Close(Some(frame)))).await;
+        if let Ok(Ok(())) = tokio::time::timeout(Duration::from_secs(1), self.socket.send(Message::Close(Some(frame)))).await {
+            // The closing handshake: wait briefly for the client's close, reading what it still sends, so that
+            // the socket is not dropped with unread data (a TCP reset would lose our last messages on the way).
+            let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                while let Some(Ok(m)) = self.socket.recv().await {
+                    if matches!(m, Message::Close(_)) {
+                        break;
+                    }
+                }
+            })
+            .await;
+        }
         self.app.metrics.connections.fetch_sub(1, Relaxed);
         tracing::debug!(conn = %self.conn, "connection closed");
     }
@@ -218,6 +239,7 @@ impl Connection {
         if code.is_fatal() {
             // 1009 "message too big" where it fits; 1008 "policy violation" with the code as the reason otherwise.
             self.close = (if code == ErrorCode::MessageTooLarge { 1009 } else { 1008 }, code.as_str());
+            self.misbehaved = matches!(code, ErrorCode::MessageTooLarge | ErrorCode::HandshakeRequired);
             Flow::Close
         } else {
             flow
@@ -238,6 +260,7 @@ impl Connection {
             if self.strikes >= self.app.config.rate_burst {
                 tracing::warn!(conn = %self.conn, "closing a connection that kept exceeding the message rate");
                 self.close = (1008, ErrorCode::RateLimited.as_str());
+                self.misbehaved = true;
                 return Flow::Close;
             }
             return flow;
