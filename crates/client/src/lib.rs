@@ -324,8 +324,18 @@ pub struct Participant {
 
 impl Participant {
     /// Start media on a joined signalling connection: offer `publish`, accept the SFU's answer.
-    pub async fn start(mut signal: Signal, id: String, publish: &[vayla_protocol::MediaSource]) -> Result<Participant, ClientError> {
-        let (mut media, sdp, tracks) = media::MediaPeer::new(publish).await?;
+    pub async fn start(signal: Signal, id: String, publish: &[vayla_protocol::MediaSource]) -> Result<Participant, ClientError> {
+        Self::start_with(signal, id, publish, media::Transport::Udp).await
+    }
+
+    /// Like [`Participant::start`], with media over `transport` ([`media::Transport::Tcp`]: ICE-TCP only).
+    pub async fn start_with(
+        mut signal: Signal,
+        id: String,
+        publish: &[vayla_protocol::MediaSource],
+        transport: media::Transport,
+    ) -> Result<Participant, ClientError> {
+        let (mut media, sdp, tracks) = media::MediaPeer::new_with(publish, transport).await?;
         let reply = signal.request(ClientMessage::Offer { id: None, sdp, tracks }).await?;
         match reply {
             ServerMessage::Answer { sdp, .. } => media.accept_answer(&sdp)?,

@@ -1,6 +1,13 @@
 //! A media peer for tests and load: a str0m `Rtc` on its own UDP socket that publishes synthetic audio and
 //! VP8-shaped video, answers the SFU's renegotiation offers, and counts what it receives per track.
 //!
+//! With [`Transport::Tcp`] it has no UDP socket at all, as a client behind a firewall that blocks UDP: it reads
+//! the server's passive TCP candidate from the SDP answer, opens a TCP connection to it, announces the
+//! connection's end as an active TCP candidate (RFC 6544) and sends every packet framed as RFC 4571 prescribes
+//! (a 2-byte big-endian length before each). The connection can only be opened once the answer is in, so it is
+//! opened by the next [`MediaPeer::pump`] after [`MediaPeer::accept_answer`], in its own task; ICE starts when it
+//! is up.
+//!
 //! It behaves like a browser where it matters to the server: it offers its send tracks first, then answers
 //! the SFU's offers; it sends a keyframe at once when asked (PLI/FIR) and otherwise every few seconds.
 
@@ -10,9 +17,11 @@ use std::time::{Duration, Instant};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, MediaKind, MediaTime, Mid};
-use str0m::net::{Protocol, Receive};
+use str0m::net::{Protocol, Receive, TcpType};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
-use tokio::net::UdpSocket;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+use tokio::sync::mpsc;
 use vayla_protocol::{MediaSource, RemoteTrack, TrackSource};
 
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +32,122 @@ pub enum MediaError {
     Rtc(String),
     #[error("SDP: {0}")]
     Sdp(String),
+    #[error("ICE-TCP: {0}")]
+    Tcp(String),
+}
+
+/// How a [`MediaPeer`] reaches the SFU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Transport {
+    /// A UDP host candidate on loopback.
+    #[default]
+    Udp,
+    /// ICE-TCP only: an active TCP candidate to the server's passive one, no UDP socket at all.
+    Tcp,
+}
+
+/// The largest packet framed onto the TCP connection or accepted from it (str0m sends at most an MTU's worth).
+const TCP_MAX_FRAME: usize = 1600;
+/// Packets queued towards the TCP connection; more are dropped, as a full UDP socket buffer would.
+const TCP_QUEUE: usize = 1024;
+
+/// What the TCP connection's task tells the peer.
+enum TcpIn {
+    Connected { local: SocketAddr },
+    Frame(Vec<u8>),
+    Closed(String),
+}
+
+/// The peer's ICE-TCP side.
+struct TcpLink {
+    /// The server's passive candidate, once the answer named it.
+    server: Option<SocketAddr>,
+    /// From the connection task, once it is started.
+    incoming: Option<mpsc::Receiver<TcpIn>>,
+    /// To the connection task: packets to frame and write.
+    outgoing: Option<mpsc::Sender<Vec<u8>>>,
+    local: Option<SocketAddr>,
+}
+
+impl TcpLink {
+    /// Connects to `server` in a task of its own; the task ends when the peer drops its ends of the channels.
+    fn start(&mut self, server: SocketAddr) {
+        let (in_tx, in_rx) = mpsc::channel(TCP_QUEUE);
+        let (out_tx, out_rx) = mpsc::channel(TCP_QUEUE);
+        self.incoming = Some(in_rx);
+        self.outgoing = Some(out_tx);
+        tokio::spawn(async move {
+            let reason = match tcp_connection(server, &in_tx, out_rx).await {
+                Ok(()) => "closed".to_string(),
+                Err(e) => e.to_string(),
+            };
+            let _ = in_tx.send(TcpIn::Closed(reason)).await;
+        });
+    }
+}
+
+async fn tcp_connection(
+    server: SocketAddr,
+    incoming: &mpsc::Sender<TcpIn>,
+    mut outgoing: mpsc::Receiver<Vec<u8>>,
+) -> std::io::Result<()> {
+    let stream = TcpStream::connect(server).await?;
+    stream.set_nodelay(true)?;
+    let local = stream.local_addr()?;
+    if incoming.send(TcpIn::Connected { local }).await.is_err() {
+        return Ok(());
+    }
+    let (read, mut write) = stream.into_split();
+    let reader = async {
+        let mut read = tokio::io::BufReader::new(read);
+        loop {
+            let mut len = [0u8; 2];
+            read.read_exact(&mut len).await?;
+            let n = u16::from_be_bytes(len) as usize;
+            if n == 0 || n > TCP_MAX_FRAME {
+                return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("frame of {n} bytes")));
+            }
+            let mut frame = vec![0u8; n];
+            read.read_exact(&mut frame).await?;
+            if incoming.send(TcpIn::Frame(frame)).await.is_err() {
+                return Ok(());
+            }
+        }
+    };
+    let writer = async {
+        let mut out = Vec::with_capacity(16 * 1024);
+        while let Some(packet) = outgoing.recv().await {
+            out.clear();
+            frame_into(&mut out, &packet);
+            while let Ok(packet) = outgoing.try_recv() {
+                frame_into(&mut out, &packet);
+            }
+            write.write_all(&out).await?;
+        }
+        Ok(())
+    };
+    tokio::select! {
+        r = reader => r,
+        r = writer => r,
+    }
+}
+
+/// RFC 4571: the packet's length as two big-endian bytes, then the packet.
+fn frame_into(out: &mut Vec<u8>, packet: &[u8]) {
+    if let Ok(len) = u16::try_from(packet.len()) {
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(packet);
+    }
+}
+
+/// The passive TCP host candidate in an SDP (`a=candidate:… tcp … typ host tcptype passive`).
+pub fn passive_tcp_candidate(sdp: &str) -> Option<SocketAddr> {
+    sdp.lines()
+        .filter_map(|l| l.trim().strip_prefix("a="))
+        .filter(|l| l.starts_with("candidate:"))
+        .filter_map(|l| Candidate::from_sdp_string(l).ok())
+        .find(|c| c.proto() == Protocol::Tcp && c.tcptype() == Some(TcpType::Passive))
+        .map(|c| c.addr())
 }
 
 /// The process-wide reference instant for the send-time stamps in payloads: sender and receiver are in the
@@ -75,8 +200,12 @@ struct Sending {
 /// One client's media connection.
 pub struct MediaPeer {
     rtc: Rtc,
-    socket: UdpSocket,
-    local: SocketAddr,
+    transport: Transport,
+    /// With [`Transport::Udp`]: the socket and its address.
+    socket: Option<UdpSocket>,
+    local: Option<SocketAddr>,
+    /// With [`Transport::Tcp`].
+    tcp: Option<TcpLink>,
     sending: Vec<Sending>,
     pending: Option<SdpPendingOffer>,
     /// The tracks the SFU says this peer receives, by mid.
@@ -109,12 +238,30 @@ impl MediaPeer {
     /// A peer on a fresh loopback UDP socket, with send tracks for `publish`. Returns the peer and the first
     /// offer with the mid of each track, ready for the signalling `offer` message.
     pub async fn new(publish: &[MediaSource]) -> Result<(MediaPeer, String, Vec<TrackSource>), MediaError> {
-        let socket = UdpSocket::bind("127.0.0.1:0").await?;
-        let local = socket.local_addr()?;
+        Self::new_with(publish, Transport::Udp).await
+    }
+
+    /// Like [`MediaPeer::new`], over `transport`. With [`Transport::Tcp`] the offer has no candidate: the
+    /// peer's only one is its end of the TCP connection, known once the answer named the server's.
+    pub async fn new_with(
+        publish: &[MediaSource],
+        transport: Transport,
+    ) -> Result<(MediaPeer, String, Vec<TrackSource>), MediaError> {
         let now = Instant::now();
         let mut rtc = Rtc::builder().enable_bwe(None).build(now);
-        let candidate = Candidate::host(local, "udp").map_err(|e| MediaError::Rtc(e.to_string()))?;
-        rtc.add_local_candidate(candidate);
+        let (socket, local, tcp) = match transport {
+            Transport::Udp => {
+                let socket = UdpSocket::bind("127.0.0.1:0").await?;
+                let local = socket.local_addr()?;
+                let candidate = Candidate::host(local, "udp").map_err(|e| MediaError::Rtc(e.to_string()))?;
+                rtc.add_local_candidate(candidate);
+                (Some(socket), Some(local), None)
+            }
+            Transport::Tcp => {
+                let link = TcpLink { server: None, incoming: None, outgoing: None, local: None };
+                (None, None, Some(link))
+            }
+        };
         let mut change = rtc.sdp_api();
         let mut sending = Vec::new();
         let mut tracks = Vec::new();
@@ -148,8 +295,10 @@ impl MediaPeer {
         let (offer, pending) = change.apply().ok_or_else(|| MediaError::Sdp("nothing to offer".into()))?;
         let peer = MediaPeer {
             rtc,
+            transport,
             socket,
             local,
+            tcp,
             sending,
             pending: Some(pending),
             tracks: HashMap::new(),
@@ -164,12 +313,23 @@ impl MediaPeer {
         Ok((peer, offer.to_sdp_string(), tracks))
     }
 
-    pub fn local_addr(&self) -> SocketAddr {
+    /// The peer's media address: its UDP socket's, or its end of the TCP connection once that is open.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
         self.local
     }
 
-    /// The SFU's answer to our first offer.
+    pub fn transport(&self) -> Transport {
+        self.transport
+    }
+
+    /// The SFU's answer to our first offer. Over TCP it must name a passive TCP candidate, which the next
+    /// [`MediaPeer::pump`] connects to.
     pub fn accept_answer(&mut self, sdp: &str) -> Result<(), MediaError> {
+        if let Some(tcp) = &mut self.tcp {
+            let server = passive_tcp_candidate(sdp)
+                .ok_or_else(|| MediaError::Tcp("the answer has no passive TCP candidate".into()))?;
+            tcp.server = Some(server);
+        }
         let answer = SdpAnswer::from_sdp_string(sdp).map_err(|e| MediaError::Sdp(e.to_string()))?;
         let pending = self.pending.take().ok_or_else(|| MediaError::Sdp("no offer pending".into()))?;
         self.rtc.sdp_api().accept_answer(pending, answer).map_err(|e| MediaError::Rtc(e.to_string()))
@@ -189,7 +349,8 @@ impl MediaPeer {
         self.received.get(&mid)
     }
 
-    /// Drive the peer until `until`: read the socket, run timers, send media.
+    /// Drive the peer until `until`: read the socket, run timers, send media. Cancel-safe: nothing is lost when
+    /// the future is dropped between two wakes.
     pub async fn pump(&mut self, until: Instant) -> Result<(), MediaError> {
         loop {
             let timeout = self.drain()?;
@@ -197,20 +358,27 @@ impl MediaPeer {
             if now >= until {
                 return Ok(());
             }
+            // Over TCP, the connection is opened as soon as the answer has named the server's candidate.
+            if let Some(tcp) = self.tcp.as_mut().filter(|t| t.incoming.is_none()) {
+                if let Some(server) = tcp.server {
+                    tcp.start(server);
+                }
+            }
             let next_send = self.sending.iter().map(|s| s.next_at).min().unwrap_or(until);
             let wake = timeout.min(next_send).min(until).max(now);
             tokio::select! {
-                r = self.socket.recv_from(&mut self.buf) => {
+                r = recv_udp(&self.socket, &mut self.buf) => {
                     let (n, source) = r?;
                     let now = Instant::now();
-                    if let Ok(contents) = self.buf[..n].try_into() {
-                        let input = Input::Receive(now, Receive { proto: Protocol::Udp, source, destination: self.local, contents });
+                    if let (Ok(contents), Some(destination)) = (self.buf[..n].try_into(), self.local) {
+                        let input = Input::Receive(now, Receive { proto: Protocol::Udp, source, destination, contents });
                         if let Err(e) = self.rtc.handle_input(input) {
                             self.failed = Some(e.to_string());
                             return Err(MediaError::Rtc(e.to_string()));
                         }
                     }
                 }
+                input = recv_tcp(&mut self.tcp) => self.tcp_input(input)?,
                 _ = tokio::time::sleep_until(wake.into()) => {
                     let now = Instant::now();
                     self.rtc.handle_input(Input::Timeout(now)).map_err(|e| MediaError::Rtc(e.to_string()))?;
@@ -218,6 +386,45 @@ impl MediaPeer {
                 }
             }
         }
+    }
+
+    fn tcp_input(&mut self, input: TcpIn) -> Result<(), MediaError> {
+        let Some(tcp) = self.tcp.as_mut() else {
+            return Ok(());
+        };
+        match input {
+            TcpIn::Connected { local } => {
+                // Our end of the connection is our one candidate; str0m pairs it with the server's passive one.
+                tcp.local = Some(local);
+                self.local = Some(local);
+                let candidate = Candidate::builder()
+                    .tcp()
+                    .host(local)
+                    .tcptype(TcpType::Active)
+                    .build()
+                    .map_err(|e| MediaError::Rtc(e.to_string()))?;
+                self.rtc.add_local_candidate(candidate);
+            }
+            TcpIn::Frame(frame) => {
+                let (Some(source), Some(destination)) = (tcp.server, tcp.local) else {
+                    return Ok(());
+                };
+                if let Ok(contents) = frame.as_slice().try_into() {
+                    let input =
+                        Input::Receive(Instant::now(), Receive { proto: Protocol::Tcp, source, destination, contents });
+                    if let Err(e) = self.rtc.handle_input(input) {
+                        self.failed = Some(e.to_string());
+                        return Err(MediaError::Rtc(e.to_string()));
+                    }
+                }
+            }
+            TcpIn::Closed(reason) => {
+                self.connected = false;
+                self.failed = Some(format!("TCP connection: {reason}"));
+                return Err(MediaError::Tcp(reason));
+            }
+        }
+        Ok(())
     }
 
     fn send_media(&mut self, now: Instant) -> Result<(), MediaError> {
@@ -264,9 +471,18 @@ impl MediaPeer {
         loop {
             match self.rtc.poll_output().map_err(|e| MediaError::Rtc(e.to_string()))? {
                 Output::Timeout(t) => return Ok(t),
-                Output::Transmit(t) => {
-                    let _ = self.socket.try_send_to(&t.contents, t.destination);
-                }
+                Output::Transmit(t) => match (t.proto, &self.socket, &self.tcp) {
+                    (Protocol::Udp, Some(socket), _) => {
+                        let _ = socket.try_send_to(&t.contents, t.destination);
+                    }
+                    // One connection, to the server's one passive candidate. A full queue drops the packet.
+                    (Protocol::Tcp, _, Some(TcpLink { outgoing: Some(out), server: Some(server), .. }))
+                        if t.destination == *server && t.contents.len() <= TCP_MAX_FRAME =>
+                    {
+                        let _ = out.try_send(t.contents.to_vec());
+                    }
+                    _ => {}
+                },
                 Output::Event(e) => self.on_event(e),
             }
         }
@@ -318,5 +534,45 @@ impl MediaPeer {
     /// Time since this peer was made.
     pub fn age(&self) -> Duration {
         self.started.elapsed()
+    }
+}
+
+/// The next datagram on the UDP socket; never, without one.
+async fn recv_udp(socket: &Option<UdpSocket>, buf: &mut [u8]) -> std::io::Result<(usize, SocketAddr)> {
+    match socket {
+        Some(s) => s.recv_from(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The next message of the TCP connection's task; never, before it is started.
+async fn recv_tcp(tcp: &mut Option<TcpLink>) -> TcpIn {
+    match tcp.as_mut().and_then(|t| t.incoming.as_mut()) {
+        Some(rx) => rx.recv().await.unwrap_or_else(|| TcpIn::Closed("the connection task ended".into())),
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_passive_tcp_candidate_of_an_answer() {
+        let sdp = "v=0\r\n\
+                   a=candidate:1 1 udp 2130706175 127.0.0.1 40000 typ host\r\n\
+                   a=candidate:2 1 tcp 1671430143 127.0.0.1 40001 typ host tcptype active\r\n\
+                   a=candidate:3 1 tcp 1671430143 127.0.0.1 40002 typ host tcptype passive\r\n";
+        assert_eq!(passive_tcp_candidate(sdp), Some("127.0.0.1:40002".parse().unwrap()));
+        assert_eq!(passive_tcp_candidate("a=candidate:1 1 udp 2130706175 127.0.0.1 40000 typ host\r\n"), None);
+    }
+
+    #[test]
+    fn frames_carry_a_two_byte_big_endian_length() {
+        let mut out = Vec::new();
+        frame_into(&mut out, &[7; 300]);
+        frame_into(&mut out, &[1]);
+        assert_eq!(&out[..2], &[0x01, 0x2c]);
+        assert_eq!(&out[302..], &[0, 1, 1]);
     }
 }

@@ -97,6 +97,8 @@ pub struct Server {
     pub metrics: Arc<Metrics>,
     /// Where clients send media.
     pub media_address: SocketAddr,
+    /// The passive ICE-TCP candidate, unless media over TCP is off.
+    pub media_tcp_address: Option<SocketAddr>,
     shutdown: watch::Sender<bool>,
     alive: mpsc::Receiver<()>,
     rooms_alive: mpsc::Receiver<()>,
@@ -163,8 +165,8 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     }
     let metrics = Arc::new(Metrics::default());
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let (media, media_task) =
-        crate::media::start(config.media_bind, config.media_public_ip, metrics.clone(), shutdown_rx.clone()).await?;
+    let media_settings = crate::media::MediaSettings::from_config(&config);
+    let (media, media_task) = crate::media::start(media_settings, metrics.clone(), shutdown_rx.clone()).await?;
     let (config_tx, config_rx) = watch::channel(rooms_config.clone());
     let (rooms_alive_tx, rooms_alive) = mpsc::channel(1);
     let deps = RoomDeps {
@@ -234,6 +236,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         auth,
         metrics,
         media_address: media.address,
+        media_tcp_address: media.tcp_address,
         shutdown: shutdown_tx,
         alive: alive_rx,
         rooms_alive,

@@ -26,6 +26,14 @@ pub struct Config {
     pub media_bind: SocketAddr,
     /// The address announced to clients for media, when `media_bind` is a wildcard or behind a 1:1 NAT.
     pub media_public_ip: Option<std::net::IpAddr>,
+    /// Media over TCP (ICE-TCP, RFC 6544) for networks that block UDP: the server also announces a passive TCP
+    /// host candidate. On by default.
+    pub media_tcp: bool,
+    /// The TCP listener of ICE-TCP. Default: the IP of `media_bind` with port 0 (a free port). Announced with
+    /// `media_public_ip` when that is set.
+    pub media_tcp_bind: Option<SocketAddr>,
+    /// Simultaneous ICE-TCP connections; more are closed as soon as they are accepted.
+    pub media_tcp_max_connections: usize,
     /// How often the rooms-config directory is checked for changes.
     pub reload_interval_ms: u64,
     /// How long an empty session waits for someone to come back before it ends.
@@ -59,6 +67,9 @@ impl Default for Config {
             web_dir: PathBuf::from("web"),
             media_bind: "127.0.0.1:0".parse().expect("valid address"),
             media_public_ip: None,
+            media_tcp: true,
+            media_tcp_bind: None,
+            media_tcp_max_connections: 1_024,
             reload_interval_ms: 1_000,
             grace_ms: 60_000,
             access_token_ttl_s: 15 * 60,
@@ -86,9 +97,11 @@ pub enum ConfigError {
 }
 
 /// Environment variables read by [`Config::load`], with the field each sets.
-pub const ENV_VARS: [(&str, &str); 9] = [
+pub const ENV_VARS: [(&str, &str); 11] = [
     ("VAYLA_MEDIA_BIND", "media_bind"),
     ("VAYLA_MEDIA_PUBLIC_IP", "media_public_ip"),
+    ("VAYLA_MEDIA_TCP", "media_tcp"),
+    ("VAYLA_MEDIA_TCP_BIND", "media_tcp_bind"),
     ("VAYLA_LISTEN", "listen"),
     ("VAYLA_DATA_DIR", "data_dir"),
     ("DATABASE_URL", "database_url"),
@@ -121,6 +134,10 @@ impl Config {
                 "VAYLA_MEDIA_PUBLIC_IP" => {
                     config.media_public_ip = Some(value.parse().map_err(|e| bad(format!("{e}")))?)
                 }
+                "VAYLA_MEDIA_TCP" => {
+                    config.media_tcp = parse_bool(&value).ok_or_else(|| bad("expected true or false".into()))?
+                }
+                "VAYLA_MEDIA_TCP_BIND" => config.media_tcp_bind = Some(value.parse().map_err(|e| bad(format!("{e}")))?),
                 "VAYLA_GRACE_MS" => config.grace_ms = value.parse().map_err(|e| bad(format!("{e}")))?,
                 "VAYLA_RELOAD_INTERVAL_MS" => {
                     config.reload_interval_ms = value.parse().map_err(|e| bad(format!("{e}")))?
@@ -141,6 +158,19 @@ impl Config {
 
     pub fn heartbeat(&self) -> Duration {
         Duration::from_millis(self.heartbeat_ms)
+    }
+
+    /// Where the ICE-TCP listener binds, or `None` when media over TCP is off.
+    pub fn media_tcp_bind(&self) -> Option<SocketAddr> {
+        self.media_tcp.then(|| self.media_tcp_bind.unwrap_or(SocketAddr::new(self.media_bind.ip(), 0)))
+    }
+}
+
+fn parse_bool(value: &str) -> Option<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" => Some(false),
+        _ => None,
     }
 }
 
@@ -163,5 +193,20 @@ mod tests {
         assert!(matches!(Config::load(Some(&file), []), Err(ConfigError::Parse { .. })));
         let env = [("VAYLA_LISTEN".to_string(), "nope".to_string())];
         assert!(matches!(Config::load(None, env), Err(ConfigError::Env { .. })));
+    }
+
+    #[test]
+    fn media_over_tcp_is_on_by_default_next_to_the_udp_socket() {
+        let env = [("VAYLA_MEDIA_BIND".to_string(), "10.0.0.5:3478".to_string())];
+        let c = Config::load(None, env).unwrap();
+        assert_eq!(c.media_tcp_bind(), Some("10.0.0.5:0".parse().unwrap()));
+        let env = [("VAYLA_MEDIA_TCP_BIND".to_string(), "0.0.0.0:443".to_string())];
+        assert_eq!(Config::load(None, env).unwrap().media_tcp_bind(), Some("0.0.0.0:443".parse().unwrap()));
+        let env = [("VAYLA_MEDIA_TCP".to_string(), "false".to_string())];
+        assert_eq!(Config::load(None, env).unwrap().media_tcp_bind(), None);
+        for (name, value) in [("VAYLA_MEDIA_TCP", "maybe"), ("VAYLA_MEDIA_TCP_BIND", "443")] {
+            let env = [(name.to_string(), value.to_string())];
+            assert!(matches!(Config::load(None, env), Err(ConfigError::Env { .. })), "{name}={value}");
+        }
     }
 }

@@ -36,6 +36,10 @@ pub struct Metrics {
     pub config_reloads: AtomicU64,
     pub config_errors: AtomicU64,
     pub media_peers: AtomicU64,
+    /// Open ICE-TCP connections to the media port.
+    pub media_tcp_connections: AtomicI64,
+    /// ICE-TCP connections closed for bad framing (zero or oversized length, not ICE), or refused at the limit.
+    pub media_tcp_rejected: AtomicU64,
     /// Copies of the SFU's counters, refreshed by the media loop a few times a second.
     pub sfu_peers: AtomicI64,
     pub sfu_forwarded_packets: AtomicU64,
@@ -81,6 +85,7 @@ impl Metrics {
         let gauges = [
             ("vayla_participants", "Participants connected to rooms.", &self.participants),
             ("vayla_connections", "Open signalling connections.", &self.connections),
+            ("vayla_media_tcp_connections", "Open ICE-TCP media connections.", &self.media_tcp_connections),
         ];
         for (name, help, v) in gauges {
             let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {}", v.load(Relaxed));
@@ -98,6 +103,7 @@ impl Metrics {
             ("vayla_config_reloads_total", "Rooms-config changes taken into use.", &self.config_reloads),
             ("vayla_config_errors_total", "Rooms-config changes refused as invalid.", &self.config_errors),
             ("vayla_media_connections_total", "Media connections offered to the SFU.", &self.media_peers),
+            ("vayla_media_tcp_rejected_total", "ICE-TCP connections closed for bad framing or refused at the limit.", &self.media_tcp_rejected),
             ("vayla_sfu_forwarded_packets_total", "RTP packets forwarded, one per packet per subscriber.", &self.sfu_forwarded_packets),
             ("vayla_sfu_forwarded_bytes_total", "RTP payload bytes forwarded.", &self.sfu_forwarded_bytes),
             ("vayla_sfu_dropped_unroutable_total", "Datagrams no admitted peer claimed.", &self.sfu_dropped_unroutable),

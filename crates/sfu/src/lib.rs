@@ -23,23 +23,31 @@
 //!
 //! * One UDP socket serves all peers (ICE-lite, every peer gets the same host candidates). A binding request is
 //!   routed by the local ICE ufrag in its USERNAME (each peer has its own credentials), everything else by the
-//!   remote address learnt from an authenticated binding request — one map lookup each, never a scan of peers.
+//!   transport and remote address learnt from an authenticated binding request — one map lookup each, never a
+//!   scan of peers.
+//! * ICE-TCP (RFC 6544) is the same to the SFU: `Protocol::Tcp` candidates are announced as passive; the caller
+//!   accepts the TCP connections, unframes RFC 4571 and passes each frame to [`Sfu::handle_receive`] with the
+//!   connection's remote address, and frames each TCP [`SfuOutput::Transmit`] onto the connection with that
+//!   remote address. Routes are keyed by (protocol, address): UDP and TCP ports are separate spaces.
 //! * Each peer's next deadline sits in an ordered set; a timeout wakes only the peers due, and after any input
 //!   only the touched peers are polled.
 //! * Forwarding is at RTP level (str0m's RTP mode): the publisher's payload is shared (`Arc`), not copied; the
 //!   payload type is mapped by codec; sequence numbers are rewritten per subscriber so each outgoing stream starts
 //!   small and stays contiguous.
+//! * A new subscriber of a video track is asked a keyframe for and gets nothing of the track before one starts
+//!   (VP8 and H.264 are read; other codecs are not held back); while it waits, the request is repeated, throttled.
 //! * The SFU is the offerer after a peer's first offer; one offer per peer is in flight, later changes queue.
 //! * A peer whose `Rtc` errs (or panics) is removed alone, with [`SfuEvent::Failed`]; the others go on.
 //!
 //! # Not yet
 //!
 //! No simulcast (one encoding per track is forwarded as is), no bandwidth estimation (every subscriber gets
-//! everything), no TURN; TCP candidates are announced but the caller does not frame ICE-TCP yet. A relayed FIR is
-//! sent to the publisher as a PLI.
+//! everything), no TURN (ICE-TCP to the server's passive candidate is the fallback where UDP is blocked). A
+//! relayed FIR is sent to the publisher as a PLI.
 //!
 //! [str0m]: https://docs.rs/str0m
 
+mod keyframe;
 mod peer;
 mod rewrite;
 mod sfu;

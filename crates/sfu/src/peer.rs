@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use str0m::change::SdpPendingOffer;
 use str0m::media::Mid;
+use str0m::net::Protocol;
 use str0m::rtp::Ssrc;
 use str0m::{Event, IceConnectionState, Input, Output, Rtc};
 
@@ -20,6 +21,11 @@ use crate::{Kind, PeerId, SfuOutput, Source};
 
 /// A published track: its publisher and the publisher's mid.
 pub(crate) type TrackKey = (PeerId, Mid);
+
+/// Where a peer's datagrams come from: the transport and the remote address. The transport is part of the key
+/// because UDP and TCP ports are separate spaces: one client's UDP socket and another's TCP connection may have
+/// the same address.
+pub(crate) type Route = (Protocol, SocketAddr);
 
 /// How many remote addresses a peer may be reached from at once (ICE may try a few before nominating one).
 const MAX_ADDRS: usize = 8;
@@ -98,8 +104,9 @@ pub(crate) struct Peer {
     pub(crate) room: String,
     pub(crate) rtc: Rtc,
     pub(crate) ufrag: String,
-    /// Remote addresses learnt from authenticated STUN, oldest first; mirrored in the SFU's address map.
-    pub(crate) addrs: Vec<SocketAddr>,
+    /// Remote addresses (with their transport) learnt from authenticated STUN, oldest first; mirrored in the
+    /// SFU's address map.
+    pub(crate) addrs: Vec<Route>,
     pub(crate) connected: bool,
     /// Until connected: when to give up.
     pub(crate) connect_deadline: Option<Instant>,
@@ -196,7 +203,7 @@ impl Peer {
     }
 
     /// Remembers `addr` as a route to this peer. Returns an address it forgot to make room, if any.
-    pub(crate) fn learn_addr(&mut self, addr: SocketAddr) -> Option<SocketAddr> {
+    pub(crate) fn learn_addr(&mut self, addr: Route) -> Option<Route> {
         if self.addrs.contains(&addr) {
             return None;
         }

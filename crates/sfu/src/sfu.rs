@@ -17,7 +17,8 @@ use str0m::rtp::{RtpPacket, RtpWrite};
 use str0m::{Candidate, Event, IceCreds, Input, Rtc};
 use tracing::{debug, info, warn};
 
-use crate::peer::{guarded, InFlight, Io, OutState, OutTrack, Peer, TrackKey};
+use crate::keyframe;
+use crate::peer::{guarded, InFlight, Io, OutState, OutTrack, Peer, Route, TrackKey};
 use crate::stun;
 use crate::track::{forwarded_extensions, Subscription, Track};
 use crate::{Kind, PeerId, SfuConfig, SfuError, SfuEvent, SfuOutput, SfuStats, Source, TrackInfo};
@@ -41,8 +42,8 @@ pub struct Sfu {
     rooms: HashMap<String, Vec<PeerId>>,
     /// Binding requests name our ufrag: the one lookup that finds a peer before we know its address.
     by_ufrag: HashMap<String, PeerId>,
-    /// Everything else is routed by the remote address learnt from authenticated binding requests.
-    by_addr: HashMap<SocketAddr, PeerId>,
+    /// Everything else is routed by the remote address (and transport) learnt from authenticated binding requests.
+    by_addr: HashMap<Route, PeerId>,
     io: Io,
     stats: SfuStats,
     /// Scratch for `handle_timeout`, kept to avoid an allocation per timeout.
@@ -230,7 +231,9 @@ impl Sfu {
         self.run();
     }
 
-    /// A datagram arrived on one of the SFU's sockets.
+    /// A datagram arrived on one of the SFU's sockets. For ICE-TCP (`Protocol::Tcp`) it is the payload of one
+    /// RFC 4571 frame, `source` is the TCP connection's remote address and `destination` the announced passive
+    /// candidate: each connection is its own route, as a UDP remote address is.
     pub fn handle_receive(
         &mut self,
         now: Instant,
@@ -245,17 +248,18 @@ impl Sfu {
             self.stats.dropped_malformed += 1;
             return;
         }
+        let route = (proto, source);
         let (routed, by_ufrag) = if stun::is_stun(datagram) {
             match stun::local_ufrag(datagram) {
                 Ok(Some(ufrag)) => (self.by_ufrag.get(ufrag).copied(), true),
-                Ok(None) => (self.by_addr.get(&source).copied(), false),
+                Ok(None) => (self.by_addr.get(&route).copied(), false),
                 Err(_) => {
                     self.stats.dropped_malformed += 1;
                     return;
                 }
             }
         } else {
-            (self.by_addr.get(&source).copied(), false)
+            (self.by_addr.get(&route).copied(), false)
         };
         let Some(p) = routed.and_then(|id| self.peers.get_mut(&id)).filter(|p| !p.failed) else {
             self.stats.dropped_unroutable += 1;
@@ -271,10 +275,10 @@ impl Sfu {
             self.stats.dropped_unroutable += 1;
             return;
         }
-        if by_ufrag && !p.addrs.contains(&source) {
+        if by_ufrag && !p.addrs.contains(&route) {
             let id = p.id;
-            let forgotten = p.learn_addr(source);
-            self.learn_route(id, source, forgotten);
+            let forgotten = p.learn_addr(route);
+            self.learn_route(id, route, forgotten);
         }
         let Some(p) = routed.and_then(|id| self.peers.get_mut(&id)) else {
             return;
@@ -349,7 +353,7 @@ impl Sfu {
 
     /// Points `addr` at `peer`, taking it away from any peer that had it (a client that rejoined from the same
     /// address), and forgets the address `peer` dropped to make room.
-    fn learn_route(&mut self, peer: PeerId, addr: SocketAddr, forgotten: Option<SocketAddr>) {
+    fn learn_route(&mut self, peer: PeerId, addr: Route, forgotten: Option<Route>) {
         if let Some(old) = forgotten {
             if self.by_addr.get(&old) == Some(&peer) {
                 self.by_addr.remove(&old);
@@ -507,6 +511,9 @@ impl Sfu {
 
         let video = track.kind == Kind::Video;
         let exts = forwarded_extensions(&packet.header.ext_vals);
+        // Whether this packet starts a keyframe, read once and only if a subscriber waits for one.
+        let mut starts_keyframe: Option<Option<bool>> = None;
+        let mut held_back = false;
         for sub in track.subscribers.iter_mut() {
             let Some(s) = self.peers.get_mut(&sub.peer).filter(|s| s.connected && !s.failed) else {
                 continue;
@@ -532,6 +539,22 @@ impl Sfu {
             let Some(out_pt) = out_pt else {
                 continue;
             };
+            if sub.waiting_keyframe {
+                let starts = *starts_keyframe.get_or_insert_with(|| {
+                    if video {
+                        keyframe::starts_keyframe(params.spec().codec, &packet.payload)
+                    } else {
+                        None
+                    }
+                });
+                // A new video subscriber starts at a keyframe: what comes before it cannot be decoded. A codec the
+                // SFU cannot read (`None`) is not held back.
+                if starts == Some(false) {
+                    held_back = true;
+                    continue;
+                }
+                sub.waiting_keyframe = false;
+            }
             let written = guarded(|| {
                 let mut api = s.rtc.direct_api();
                 let tx = api.stream_tx_by_mid(sub.mid, None)?;
@@ -552,6 +575,10 @@ impl Sfu {
                 Ok(None) => s.mark_dirty(&mut self.io),
                 Err(panic) => s.fail(&mut self.io, panic),
             }
+        }
+        // The keyframe asked for when the subscription began may have been lost on the way in: ask again, throttled.
+        if held_back {
+            self.request_keyframe((publisher, mid), true);
         }
     }
 

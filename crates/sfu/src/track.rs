@@ -35,6 +35,8 @@ pub(crate) struct Subscription {
     /// Publisher payload type → the subscriber's payload type for the same codec (`None`: it has none).
     /// Cleared whenever the subscriber's session is renegotiated.
     pub(crate) pts: Vec<(Pt, Option<Pt>)>,
+    /// Nothing forwarded yet: a video subscription starts at the start of a keyframe (see `keyframe`).
+    pub(crate) waiting_keyframe: bool,
 }
 
 impl Track {
@@ -53,7 +55,7 @@ impl Track {
 
 impl Subscription {
     pub(crate) fn new(peer: PeerId, mid: Mid) -> Self {
-        Subscription { peer, mid, rewrite: SeqRewriter::default(), pts: Vec::new() }
+        Subscription { peer, mid, rewrite: SeqRewriter::default(), pts: Vec::new(), waiting_keyframe: true }
     }
 }
 

@@ -65,9 +65,9 @@ impl From<Kind> for str0m::media::MediaKind {
 #[derive(Clone, Debug)]
 pub struct SfuConfig {
     /// The server's host candidates, shared by every peer (one socket serves everyone). `Protocol::Udp` entries
-    /// are announced as UDP host candidates, `Protocol::Tcp` as passive TCP candidates (ICE-TCP; the caller's TCP
-    /// framing is not wired yet). Addresses str0m refuses (unspecified, link-local, multicast) are skipped with a
-    /// warning.
+    /// are announced as UDP host candidates, `Protocol::Tcp` as passive TCP candidates (ICE-TCP, RFC 6544: the
+    /// caller accepts connections and does the RFC 4571 framing). Addresses str0m refuses (unspecified,
+    /// link-local, multicast) are skipped with a warning.
     pub candidates: Vec<(Protocol, SocketAddr)>,
     /// At most one relayed keyframe request per published track within this window. Requests made for a new
     /// subscriber are never held back by it.
@@ -136,11 +136,11 @@ pub enum SfuEvent {
 pub enum SfuOutput {
     /// Send a datagram.
     Transmit {
-        /// Over which protocol.
+        /// Over which protocol. For `Protocol::Tcp`, frame it (RFC 4571) onto the connection from `destination`.
         proto: Protocol,
         /// From which local address (one of the configured candidates).
         source: SocketAddr,
-        /// To whom.
+        /// To whom: a UDP address, or the remote address of a TCP connection.
         destination: SocketAddr,
         /// The datagram.
         contents: Vec<u8>,

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{World, DEVICE, MS, PERSON};
+use common::{assert_contiguous, World, DEVICE, MS, PERSON};
 use vayla_sfu::{SfuConfig, Source};
 
 #[test]
@@ -109,4 +109,38 @@ fn relayed_keyframe_requests_are_throttled() {
         assert!(pair[1] - pair[0] >= Duration::from_millis(500), "throttle broken: {:?}", pair[1] - pair[0]);
     }
     assert_eq!(w.sfu.stats().keyframe_requests_sent - sent_before, got.len() as u64);
+}
+
+#[test]
+fn a_new_subscriber_gets_nothing_of_a_video_track_before_a_keyframe() {
+    let mut w = World::new();
+    w.join("device", 1, "room-1", DEVICE);
+    // An encoder that does not answer keyframe requests: keyframes only every 50 frames (2 s).
+    w.client_mut("device").keyframe_every = 50;
+    w.client_mut("device").ignore_keyframe_requests = true;
+    w.run_until(Duration::from_secs(2), "connected", |w| w.all_connected());
+    w.run_for(Duration::from_millis(300));
+    w.join("expert", 2, "room-1", PERSON);
+    w.run_until(Duration::from_secs(2), "expert connected", |w| w.all_connected());
+    let connected = w.client("expert").connected_at.unwrap();
+    let requests_before = w.client("device").keyframe_requests.len();
+    w.run_for(Duration::from_millis(2500));
+
+    let expert = w.client("expert");
+    for source in [Source::Camera, Source::Document] {
+        let rx = expert.from("device", source);
+        // The delta frames between the subscription and the next keyframe were held back: the stream starts at
+        // the keyframe, numbered from the start, and goes on contiguously.
+        assert!(rx[0].keyframe, "{source:?}: starts at a keyframe");
+        assert_eq!(rx[0].n % 50, 0, "{source:?}: the device's periodic keyframe");
+        assert!(rx[0].at - connected > Duration::from_millis(500), "{source:?}: it came late, as the test wants");
+        assert_contiguous(&rx, &format!("{source:?}"));
+    }
+    // Audio is not held back.
+    let audio = expert.from("device", Source::Microphone);
+    assert!(audio[0].at - connected < Duration::from_millis(50));
+    // While the expert waited, the SFU asked the publisher again, no more than the throttle allows.
+    let again =
+        w.client("device").keyframe_requests[requests_before..].iter().filter(|(_, s)| *s == Source::Camera).count();
+    assert!((1..=5).contains(&again), "{again} repeated requests in 1.7 s");
 }

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid, Pt};
-use str0m::net::{Protocol, Receive};
+use str0m::net::{Protocol, Receive, TcpType};
 use str0m::rtp::RtpWrite;
 use str0m::{Candidate, Event, Input, Output, Rtc};
 use vayla_sfu::{PeerId, Sfu, SfuConfig, SfuEvent, SfuOutput, Source, TrackInfo};
@@ -77,6 +77,8 @@ pub struct Rx {
 pub struct Client {
     pub name: String,
     pub id: PeerId,
+    /// UDP, or ICE-TCP (then `addr` is its end of the TCP connection to the SFU).
+    pub proto: Protocol,
     pub addr: SocketAddr,
     pub rtc: Rtc,
     pub timeout: Instant,
@@ -99,6 +101,8 @@ pub struct Client {
     pub gone: bool,
     /// Keyframe every this many video frames (frame 0 is always one).
     pub keyframe_every: u32,
+    /// Note keyframe requests but send no keyframe for them (a slow encoder, or a lost request).
+    pub ignore_keyframe_requests: bool,
 }
 
 impl Client {
@@ -145,6 +149,12 @@ impl World {
         Self::with_config(SfuConfig::new(vec![(Protocol::Udp, sfu_addr())]))
     }
 
+    /// An SFU announcing a UDP and a passive TCP candidate on the same address (port numbers of the two
+    /// transports are separate spaces).
+    pub fn with_tcp() -> Self {
+        Self::with_config(SfuConfig::new(vec![(Protocol::Udp, sfu_addr()), (Protocol::Tcp, sfu_addr())]))
+    }
+
     pub fn with_config(config: SfuConfig) -> Self {
         init_log();
         let start = Instant::now();
@@ -183,6 +193,27 @@ impl World {
         self.join_with(name, id, room, tracks, |sdp| sdp)
     }
 
+    /// Like `join`, with the client's only candidate on `proto` at `addr` (a TCP client's is active: it opens the
+    /// connection to the SFU's passive candidate; the network here carries its frames as datagrams).
+    pub fn join_on(
+        &mut self,
+        name: &str,
+        id: PeerId,
+        room: &str,
+        tracks: &[(MediaKind, Source)],
+        proto: Protocol,
+        addr: SocketAddr,
+    ) -> usize {
+        let (mut client, offer, pending, sources) = self.new_client_on(name, id, tracks, proto, addr);
+        let answer = self.sfu.add_peer(self.now, room, id, &offer, &sources).expect("the SFU accepts the offer");
+        let answer = SdpAnswer::from_sdp_string(&answer).unwrap();
+        client.rtc.sdp_api().accept_answer(pending, answer).unwrap();
+        client.learn_payload_types();
+        self.clients.push(client);
+        self.settle();
+        self.clients.len() - 1
+    }
+
     /// Like `join`, with a hook to tamper with the offer before the SFU sees it.
     pub fn join_with(
         &mut self,
@@ -212,8 +243,23 @@ impl World {
     ) -> (Client, String, SdpPendingOffer, Vec<(String, Source)>) {
         let addr: SocketAddr = format!("127.0.0.1:{}", self.next_port).parse().unwrap();
         self.next_port += 1;
+        self.new_client_on(name, id, tracks, Protocol::Udp, addr)
+    }
+
+    fn new_client_on(
+        &mut self,
+        name: &str,
+        id: PeerId,
+        tracks: &[(MediaKind, Source)],
+        proto: Protocol,
+        addr: SocketAddr,
+    ) -> (Client, String, SdpPendingOffer, Vec<(String, Source)>) {
         let mut rtc = Rtc::builder().set_rtp_mode(true).build(self.now);
-        rtc.add_local_candidate(Candidate::host(addr, "udp").unwrap());
+        let candidate = match proto {
+            Protocol::Tcp => Candidate::builder().tcp().host(addr).tcptype(TcpType::Active).build(),
+            _ => Candidate::host(addr, "udp"),
+        };
+        rtc.add_local_candidate(candidate.unwrap());
         let mut api = rtc.sdp_api();
         let mut sources = Vec::new();
         let mut mids = Vec::new();
@@ -247,6 +293,7 @@ impl World {
         let client = Client {
             name: name.to_string(),
             id,
+            proto,
             addr,
             rtc,
             timeout: self.now,
@@ -262,6 +309,7 @@ impl World {
             hold_offers: false,
             gone: false,
             keyframe_every: 1000,
+            ignore_keyframe_requests: false,
         };
         (client, offer.to_sdp_string(), pending, sources)
     }
@@ -396,8 +444,8 @@ impl World {
             self.sfu.handle_receive(self.now, d.proto, d.source, d.destination, &d.contents);
             return;
         }
-        let Some(c) = self.clients.iter_mut().find(|c| c.addr == d.destination) else {
-            panic!("datagram to nobody: {}", d.destination);
+        let Some(c) = self.clients.iter_mut().find(|c| c.addr == d.destination && c.proto == d.proto) else {
+            panic!("datagram to nobody: {:?} {}", d.proto, d.destination);
         };
         if c.gone {
             self.sent_to_gone += 1;
@@ -509,7 +557,7 @@ impl Client {
             Event::Connected => self.connected_at = Some(now),
             Event::KeyframeRequest(req) => {
                 let p = self.published.iter_mut().find(|p| p.mid == req.mid).unwrap();
-                p.want_keyframe = true;
+                p.want_keyframe = !self.ignore_keyframe_requests;
                 self.keyframe_requests.push((now, p.source));
             }
             Event::RtpPacket(pkt) => {
