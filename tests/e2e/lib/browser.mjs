@@ -18,14 +18,26 @@ export const CHROMIUM_ARGS = [
   '--use-fake-device-for-media-stream',
 ];
 
-/** A fresh browser with an empty profile. Close it with `await browser.close()`. */
-export async function launchBrowser({ args = [], ...options } = {}) {
+/**
+ * A fresh browser with an empty profile. Close it with `await browser.close()`.
+ *
+ * `fakeVideoDevices: n` gives the browser n fake cameras instead of one (Chromium's
+ * `--use-fake-device-for-media-stream=device-count=n`; they are labelled `fake_device_0`, `fake_device_1`, …,
+ * and each also gets a fake microphone). The default stays one camera for the other tests.
+ */
+export async function launchBrowser({ args = [], fakeVideoDevices, ...options } = {}) {
   if (!existsSync(CHROMIUM_PATH)) {
     throw new Error(
       `Chromium is missing at ${CHROMIUM_PATH}: install it with apt-get install -y chromium (or set CHROMIUM_PATH)`,
     );
   }
-  return chromium.launch({ executablePath: CHROMIUM_PATH, args: [...CHROMIUM_ARGS, ...args], ...options });
+  let base = CHROMIUM_ARGS;
+  if (fakeVideoDevices !== undefined) {
+    base = CHROMIUM_ARGS.map((a) =>
+      a === '--use-fake-device-for-media-stream' ? `${a}=device-count=${Number(fakeVideoDevices)}` : a,
+    );
+  }
+  return chromium.launch({ executablePath: CHROMIUM_PATH, args: [...base, ...args], ...options });
 }
 
 /**
