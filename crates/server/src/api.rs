@@ -146,7 +146,7 @@ fn bad_credentials() -> ApiError {
 pub async fn login(State(app): State<AppState>, ApiJson(body): ApiJson<Login>) -> Result<Json<TokenReply>, ApiError> {
     let config = app.rooms_config.borrow().clone();
     let person = SubjectId::new(body.username.trim()).ok().and_then(|id| config.person(&id).cloned());
-    let ok = verify_secret(body.password, person.as_ref().map(|p| p.password_hash.clone())).await;
+    let ok = verify_secret(&app.hashing, body.password, person.as_ref().map(|p| p.password_hash.clone())).await;
     let Some(person) = person.filter(|_| ok) else {
         tracing::info!("login refused");
         return Err(bad_credentials());
@@ -171,7 +171,7 @@ pub async fn device_login(
 ) -> Result<Json<TokenReply>, ApiError> {
     let config = app.rooms_config.borrow().clone();
     let device = RoomId::new(body.device.trim()).ok().and_then(|id| config.device(&id).cloned());
-    let ok = verify_secret(body.credential, device.as_ref().map(|d| d.credential_hash.clone())).await;
+    let ok = verify_secret(&app.hashing, body.credential, device.as_ref().map(|d| d.credential_hash.clone())).await;
     let Some(device) = device.filter(|_| ok) else {
         tracing::info!("device login refused");
         return Err(ApiError::unauthorized("invalid_credentials", "unknown device or wrong credential"));

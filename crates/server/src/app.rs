@@ -47,6 +47,8 @@ pub struct AppState {
     pub config_status: watch::Receiver<Arc<ConfigStatus>>,
     pub metrics: Arc<Metrics>,
     pub connections: Arc<Semaphore>,
+    /// Password and credential checks running at once (Argon2: CPU and ~19 MiB each).
+    pub hashing: Arc<Semaphore>,
     pub next_conn: Arc<AtomicU64>,
     pub shutdown: watch::Receiver<bool>,
     pub media: MediaHandle,
@@ -195,6 +197,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         config_status: status_rx,
         metrics: metrics.clone(),
         connections: Arc::new(Semaphore::new(config.max_connections)),
+        hashing: Arc::new(Semaphore::new(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))),
         next_conn: Arc::new(AtomicU64::new(1)),
         shutdown: shutdown_rx.clone(),
         media: media.clone(),

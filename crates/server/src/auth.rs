@@ -264,8 +264,12 @@ pub fn hash_secret(secret: &str) -> String {
 /// wrong password take the same time.
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$5S1yIGyGXR8/LsfyBLTTdEtvUrQbiZm05UbhVQFNnr0";
 
-/// Check a secret against a PHC hash, on a blocking thread: Argon2 is deliberately slow.
-pub async fn verify_secret(secret: String, hash: Option<String>) -> bool {
+/// Check a secret against a PHC hash, on a blocking thread: Argon2 is deliberately slow and takes ~19 MiB.
+/// `permits` bounds how many run at once, so that a burst of logins can take neither every core nor memory.
+pub async fn verify_secret(permits: &tokio::sync::Semaphore, secret: String, hash: Option<String>) -> bool {
+    let Ok(_permit) = permits.acquire().await else {
+        return false;
+    };
     tokio::task::spawn_blocking(move || {
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| DUMMY_HASH.to_owned());
