@@ -5,16 +5,8 @@ import { t } from './i18n.js';
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
 
-/** `h('p', { class: 'x' }, 'text', child)`: an element with attributes and children (strings become text). */
-export function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) {
-    if (value === undefined || value === null || value === false) continue;
-    el.setAttribute(name, value === true ? '' : String(value));
-  }
-  el.append(...children.flat().filter((c) => c !== undefined && c !== null && c !== false));
-  return el;
-}
+export { h } from './dom.js';
+import { h } from './dom.js';
 
 /** Decorative 20×20 icons (`aria-hidden`): every control also says what it does in words. */
 const ICONS = {

@@ -12,6 +12,7 @@ import {
   stateLabel,
   t,
 } from './i18n.js';
+import { h } from './dom.js';
 
 export const POLL_MS = 2000;
 
@@ -106,16 +107,6 @@ registerStrings({
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
 
-/** `h('p', { class: 'x' }, 'text', child)`: an element with attributes and children (strings become text). */
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) {
-    if (value === undefined || value === null || value === false) continue;
-    el.setAttribute(name, value === true ? '' : String(value));
-  }
-  el.append(...children.flat().filter((c) => c !== undefined && c !== null && c !== false));
-  return el;
-}
 
 /** Decorative icons: the state is always said in words next to them. */
 const ICONS = {
