@@ -157,6 +157,33 @@ async fn enter(api: &Api, access: &str, room: &str, publish: &[MediaSource]) -> 
     Ok(Participant::start(signal, id, publish).await?)
 }
 
+/// A participant's counters at the start of the measured window.
+struct Counts {
+    sent: Vec<(MediaSource, u64)>,
+    received: Vec<(String, MediaSource, u64)>,
+    delays: usize,
+}
+
+impl Counts {
+    fn of(p: &Participant) -> Counts {
+        let received = p
+            .media
+            .tracks
+            .values()
+            .filter_map(|t| Some((t.participant_id.clone(), t.source, p.media.received.get(&t.mid)?.frames)))
+            .collect();
+        Counts {
+            sent: p.media.sent().into_iter().map(|(s, n)| (s, n.frames)).collect(),
+            received,
+            delays: p.media.delays_us.len(),
+        }
+    }
+
+    fn received_from(&self, publisher: &str, source: MediaSource) -> u64 {
+        self.received.iter().find(|(p, s, _)| p == publisher && *s == source).map(|(_, _, n)| *n).unwrap_or(0)
+    }
+}
+
 fn percentile(sorted: &[u32], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -194,63 +221,69 @@ async fn step(o: &Options, rooms: usize) -> Result<Figures> {
         logins.push((room, device, expert, interp));
     }
     let rss_idle = rss_bytes(pid)?;
+    // The participants of a room join one after another; each remembers when it started joining.
     let mut parties = Vec::new();
-    let mut joined_at = Vec::new();
     for (i, (room, device, expert, interp)) in logins.into_iter().enumerate() {
         let i = i + 1;
         api.open_session(&advisor, &room, &[("expert", &format!("expert-{i}")), ("interpreter", &format!("interp-{i}"))])
             .await?;
-        joined_at.push(Instant::now());
-        parties.push(enter(&api, &device, &room, &DEVICE).await?);
-        parties.push(enter(&api, &expert, &room, &PERSON).await?);
-        parties.push(enter(&api, &interp, &room, &PERSON).await?);
+        for (access, publish) in [(&device, &DEVICE[..]), (&expert, &PERSON[..]), (&interp, &PERSON[..])] {
+            let started = Instant::now();
+            parties.push((enter(&api, access, &room, publish).await?, started));
+        }
     }
-    // Every participant runs in its own task for warm-up plus the measured window.
-    let total = WARM_UP + Duration::from_secs(o.seconds);
+    // Every participant runs in its own task: a warm-up (connecting, first keyframes), a snapshot of its
+    // counters, then the measured window. Loss and delay count only what was sent inside the window.
+    let window = Duration::from_secs(o.seconds);
     let tasks: Vec<_> = parties
         .into_iter()
-        .map(|mut p| {
+        .map(|(mut p, started)| {
             tokio::spawn(async move {
-                let r = p.run_for(total).await;
-                (p, r)
+                let warm = p.run_for(WARM_UP).await;
+                let before = Counts::of(&p);
+                let r = warm.and(p.run_for(window).await);
+                (p, started, before, r)
             })
         })
         .collect();
     tokio::time::sleep(WARM_UP).await;
     let (cpu0, fwd0, t0) = (cpu_time(pid)?, metric(&api, "vayla_sfu_forwarded_packets_total").await?, Instant::now());
-    tokio::time::sleep(Duration::from_secs(o.seconds)).await;
+    tokio::time::sleep(window).await;
     let (cpu1, fwd1, t1) = (cpu_time(pid)?, metric(&api, "vayla_sfu_forwarded_packets_total").await?, Instant::now());
     let rss_busy = rss_bytes(pid)?;
     let mut parties = Vec::new();
     for t in tasks {
-        let (p, r) = t.await?;
+        let (p, started, before, r) = t.await?;
         r.with_context(|| format!("participant {}", p.id))?;
-        parties.push(p);
+        parties.push((p, started, before));
     }
 
-    // Loss: every frame a publisher sent should reach the two others in its room.
+    // Loss: every frame a publisher sent in the window should reach the two others in its room.
     let mut expected = 0u64;
     let mut received = 0u64;
     let mut delays = Vec::new();
     let mut first_frames = Vec::new();
-    for (r, room) in parties.chunks(3).enumerate() {
-        for publisher in room {
+    for room in parties.chunks(3) {
+        for (publisher, pub_started, pub_before) in room {
             for (source, sent) in publisher.media.sent() {
-                for subscriber in room.iter().filter(|s| s.id != publisher.id) {
-                    expected += sent.frames;
-                    if let Some(got) = subscriber.media.received_from(&publisher.id, source) {
-                        received += got.frames;
-                        if source != MediaSource::Microphone {
-                            if let Some(first) = got.first_frame {
-                                first_frames.push(first.duration_since(joined_at[r]).as_millis() as u32);
-                            }
+                let sent_before = pub_before.sent.iter().find(|(s, _)| *s == source).map(|(_, n)| *n).unwrap_or(0);
+                for (subscriber, sub_started, sub_before) in room.iter().filter(|(s, _, _)| s.id != publisher.id) {
+                    expected += sent.frames - sent_before;
+                    let Some(got) = subscriber.media.received_from(&publisher.id, source) else { continue };
+                    let got_before = sub_before.received_from(&publisher.id, source);
+                    received += got.frames - got_before;
+                    // Time to first frame: from when both ends had started joining.
+                    if source != MediaSource::Microphone {
+                        if let Some(first) = got.first_frame {
+                            let from = (*pub_started).max(*sub_started);
+                            first_frames.push(first.saturating_duration_since(from).as_millis() as u32);
                         }
                     }
                 }
             }
         }
-        for p in room {
-            delays.extend_from_slice(&p.media.delays_us);
+        for (p, _, before) in room {
+            delays.extend_from_slice(&p.media.delays_us[before.delays.min(p.media.delays_us.len())..]);
         }
     }
     delays.sort_unstable();
@@ -267,7 +300,8 @@ async fn step(o: &Options, rooms: usize) -> Result<Figures> {
         forwarded_pps: packets / window,
         cpu_us_per_packet: if packets > 0.0 { cpu * 1e6 / packets } else { f64::NAN },
         cpu_share: cpu / window,
-        frame_loss: if expected > 0 { 1.0 - received as f64 / expected as f64 } else { f64::NAN },
+        // Frames in flight at the window's edges can make this a hair below zero: clamp.
+        frame_loss: if expected > 0 { (1.0 - received as f64 / expected as f64).max(0.0) } else { f64::NAN },
         delay_p50_ms: percentile(&delays, 0.5) / 1000.0,
         delay_p99_ms: percentile(&delays, 0.99) / 1000.0,
         first_frame_p50_ms: percentile(&first_frames, 0.5),
