@@ -7,7 +7,7 @@ use crate::app::AppState;
 use crate::auth::{verify_secret, AccessClaims, RoomTokenFor};
 use crate::error::ApiError;
 use crate::now_ms;
-use crate::rooms::{room_error_code, RoomHandle, RoomView};
+use crate::rooms::{room_error_code, OpenError, RoomHandle, RoomView};
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
@@ -318,10 +318,12 @@ pub async fn open_session(
     }
     match handle.open(caller.subject(), seats).await {
         Ok(Ok(v)) => Ok((StatusCode::CREATED, Json(v))),
-        Ok(Err(RoomError::SessionOpen)) => Err(ApiError::conflict("session_open", "a session is already open in this room")),
-        Ok(Err(RoomError::BadSeats(m))) => Err(ApiError::bad_request(m)),
-        Ok(Err(RoomError::NoSession)) => Err(ApiError::unavailable("store_unavailable", "the session could not be recorded")),
-        Ok(Err(e)) => Err(ApiError::bad_request(e.to_string())),
+        Ok(Err(OpenError::Rules(RoomError::SessionOpen))) => {
+            Err(ApiError::conflict("session_open", "a session is already open in this room"))
+        }
+        Ok(Err(OpenError::Rules(RoomError::BadSeats(m)))) => Err(ApiError::bad_request(m)),
+        Ok(Err(OpenError::Rules(e))) => Err(ApiError::bad_request(e.to_string())),
+        Ok(Err(OpenError::Store)) => Err(ApiError::unavailable("store_unavailable", "the session could not be recorded")),
         Err(gone) => Err(ApiError::not_found("unknown_room", gone.to_string())),
     }
 }

@@ -65,8 +65,18 @@ pub struct SeatView {
     pub taken: bool,
 }
 
+/// Why a session could not be opened.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Rules(#[from] RoomError),
+    /// The session could not be recorded, so it was not opened.
+    #[error("the session could not be recorded")]
+    Store,
+}
+
 enum RoomCmd {
-    Open { by: SubjectId, seats: Vec<SeatSpec>, reply: oneshot::Sender<Result<RoomView, RoomError>> },
+    Open { by: SubjectId, seats: Vec<SeatSpec>, reply: oneshot::Sender<Result<RoomView, OpenError>> },
     End { reply: oneshot::Sender<Result<(), RoomError>> },
     Join { link: ConnLink, who: Identity, request: Option<String>, reply: oneshot::Sender<Result<(), RoomError>> },
     Leave { conn: ConnId, reason: LeaveReason, reply: Option<oneshot::Sender<Result<(), RoomError>>> },
@@ -94,7 +104,7 @@ impl RoomHandle {
         rx.await.map_err(|_| RoomGone)
     }
 
-    pub async fn open(&self, by: SubjectId, seats: Vec<SeatSpec>) -> Result<Result<RoomView, RoomError>, RoomGone> {
+    pub async fn open(&self, by: SubjectId, seats: Vec<SeatSpec>) -> Result<Result<RoomView, OpenError>, RoomGone> {
         self.ask(|reply| RoomCmd::Open { by, seats, reply }).await
     }
     pub async fn end(&self) -> Result<Result<(), RoomError>, RoomGone> {
@@ -273,7 +283,7 @@ impl RoomActor {
         }
     }
 
-    async fn open(&mut self, by: SubjectId, seats: Vec<SeatSpec>) -> Result<RoomView, RoomError> {
+    async fn open(&mut self, by: SubjectId, seats: Vec<SeatSpec>) -> Result<RoomView, OpenError> {
         let session = SessionId::new(uuid::Uuid::new_v4().to_string()).expect("a uuid is a valid session id");
         let before = self.room.clone();
         let now = now_ms();
@@ -294,7 +304,7 @@ impl RoomActor {
         if let Err(e) = self.store.insert_session(&record).await {
             tracing::error!(room = %self.room.id, error = %e, "could not record a new session; not opened");
             self.room = before;
-            return Err(RoomError::NoSession);
+            return Err(OpenError::Store);
         }
         self.metrics.sessions_opened.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.metrics.room_phase(Some(RoomPhase::Idle), Some(self.room.phase()));

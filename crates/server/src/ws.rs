@@ -34,7 +34,8 @@ pub async fn upgrade(State(app): State<AppState>, ws: WebSocketUpgrade) -> Respo
         .max_frame_size(HARD_FRAME_LIMIT)
         .on_upgrade(move |socket| async move {
             let conn = ConnId(app.next_conn.fetch_add(1, Relaxed));
-            Connection::new(app, socket, conn, permit).run().await
+            let (connection, out_rx, kill_rx) = Connection::new(app, socket, conn, permit);
+            connection.run(out_rx, kill_rx).await
         })
 }
 
@@ -88,12 +89,18 @@ struct Connection {
 }
 
 impl Connection {
-    fn new(app: AppState, socket: WebSocket, conn: ConnId, permit: OwnedSemaphorePermit) -> Self {
-        // The receivers are handed to `run`; these senders are cloned into the room's link on join.
-        let (out_tx, _) = mpsc::channel(1);
-        let (kill_tx, _) = mpsc::channel(1);
+    /// The connection and the receiving ends of its outbound queue and kill switch, for `run`; the sending ends
+    /// stay in the connection and are cloned into the room's link on join.
+    fn new(
+        app: AppState,
+        socket: WebSocket,
+        conn: ConnId,
+        permit: OwnedSemaphorePermit,
+    ) -> (Self, mpsc::Receiver<ServerMessage>, mpsc::Receiver<ErrorCode>) {
+        let (out_tx, out_rx) = mpsc::channel(app.config.outbound_queue);
+        let (kill_tx, kill_rx) = mpsc::channel(1);
         let bucket = Bucket::new(app.config.rate_per_s, app.config.rate_burst);
-        Connection {
+        let connection = Connection {
             app,
             socket,
             conn,
@@ -106,14 +113,11 @@ impl Connection {
             close: (1000, ""),
             misbehaved: false,
             _permit: permit,
-        }
+        };
+        (connection, out_rx, kill_rx)
     }
 
-    async fn run(mut self) {
-        let (out_tx, mut out_rx) = mpsc::channel(self.app.config.outbound_queue);
-        let (kill_tx, mut kill_rx) = mpsc::channel(1);
-        self.out_tx = out_tx;
-        self.kill_tx = kill_tx;
+    async fn run(mut self, mut out_rx: mpsc::Receiver<ServerMessage>, mut kill_rx: mpsc::Receiver<ErrorCode>) {
         let _alive = self.app.alive.clone();
         let mut shutdown = self.app.shutdown.clone();
         self.app.metrics.connections.fetch_add(1, Relaxed);
