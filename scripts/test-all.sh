@@ -52,6 +52,7 @@ fi
 
 say "Browser end-to-end tests (headless Chromium)"
 [ -x /usr/bin/chromium ] || apt_install chromium
+[ -x /usr/bin/turnserver ] || apt_install coturn
 command -v npm >/dev/null || apt_install nodejs npm
 (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error && npm test)
 

@@ -22,6 +22,10 @@
 //                 remote track received now (the whole list, after each negotiation and participant change)
 //   media         { connectionState } — the peer connection's state, for diagnostics
 //   error         { code, message, fatal } — something the user should be told about
+//
+// ICE servers: before each peer connection the client asks GET /api/ice-servers for the site's TURN servers
+// (short-lived credentials; an empty list when the site has none). `relayOnly` (or `?relay=1` in the page's
+// address) sends all media through TURN (`iceTransportPolicy: 'relay'`), for tests and for sites that want it.
 
 import { ApiError, apiFetch, signallingUrl } from './api.js';
 
@@ -103,6 +107,15 @@ export async function openSource(source, deviceId) {
   const track = stream.getVideoTracks()[0];
   if (SENDING[source]?.contentHint) track.contentHint = SENDING[source].contentHint;
   return track;
+}
+
+/** `?relay=1` in the page's address: media only through TURN. */
+function relayFlag() {
+  try {
+    return new URLSearchParams(window.location.search).get('relay') === '1';
+  } catch {
+    return false;
+  }
 }
 
 // ---- access tokens ---------------------------------------------------------------------------------------------
@@ -188,9 +201,11 @@ export class Call extends EventTarget {
    * @param {{microphone?: MediaStreamTrack, camera?: MediaStreamTrack, document?: MediaStreamTrack}} o.tracks
    * @param {boolean} [o.waitForSession] keep asking while the room has no session (the device) instead of ending
    * @param {string} [o.client] names the client in the server's logs
+   * @param {boolean} [o.relayOnly] media only through TURN; default: `?relay=1` in the page's address
    */
-  constructor({ room, auth, tracks = {}, waitForSession = false, client = 'vayla-web/1' }) {
+  constructor({ room, auth, tracks = {}, waitForSession = false, client = 'vayla-web/1', relayOnly = relayFlag() }) {
     super();
+    this.relayOnly = relayOnly;
     this.room = room;
     this.auth = auth;
     this.localTracks = { ...tracks };
@@ -575,9 +590,27 @@ export class Call extends EventTarget {
 
   // ---- media -------------------------------------------------------------------------------------------------
 
+  /** The site's TURN servers with fresh credentials; none if the server has none or cannot be asked. */
+  async iceServers() {
+    try {
+      const reply = await apiFetch('/api/ice-servers', { token: await this.auth.token() });
+      return reply?.ice_servers ?? [];
+    } catch (e) {
+      console.info(`[väylä] no TURN servers: ${e.code || e.message}`);
+      return [];
+    }
+  }
+
   async startMedia(gen) {
     if (gen !== this.generation) return;
-    const pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' });
+    const iceServers = await this.iceServers();
+    if (gen !== this.generation) return;
+    const pc = new RTCPeerConnection({
+      bundlePolicy: 'max-bundle',
+      rtcpMuxPolicy: 'require',
+      iceServers,
+      iceTransportPolicy: this.relayOnly ? 'relay' : 'all',
+    });
     this.pc = pc;
     this.senders = {};
     const published = [];

@@ -459,3 +459,47 @@ pub async fn rotate_keys(State(app): State<AppState>, caller: Caller) -> Result<
     let kid = app.auth.rotate(now_ms()).await?;
     Ok(Json(serde_json::json!({ "kid": kid })))
 }
+
+#[derive(Serialize)]
+pub struct IceServer {
+    pub urls: Vec<String>,
+    pub username: String,
+    pub credential: String,
+}
+
+#[derive(Serialize)]
+pub struct IceServersReply {
+    pub ice_servers: Vec<IceServer>,
+    /// Seconds the credentials stay valid (0 when there are none).
+    pub expires_in: u64,
+}
+
+/// A TURN credential of coturn's `use-auth-secret` (TURN REST API) scheme: the username is
+/// `<expiry unix seconds>:<subject>`, the credential base64(HMAC-SHA1(secret, username)).
+pub fn turn_credential(secret: &str, subject: &str, expires_at_s: u64) -> (String, String) {
+    use base64::Engine;
+    use hmac::{Hmac, Mac};
+    let username = format!("{expires_at_s}:{subject}");
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(secret.as_bytes()).expect("HMAC takes a key of any length");
+    mac.update(username.as_bytes());
+    let credential = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    (username, credential)
+}
+
+/// `GET /api/ice-servers`: the TURN servers and fresh, short-lived credentials for a caller who joins rooms, for
+/// networks where neither UDP nor direct TCP reaches the media server. An empty list when TURN is not configured.
+pub async fn ice_servers(State(app): State<AppState>, caller: Caller) -> Result<Json<IceServersReply>, ApiError> {
+    caller.require(&[Role::Device, Role::Advisor, Role::Expert, Role::Interpreter])?;
+    let config = &app.config;
+    let Some(secret) = config.turn_secret.as_ref().map(|s| s.expose()).filter(|_| !config.turn_urls.is_empty()) else {
+        return Ok(Json(IceServersReply { ice_servers: Vec::new(), expires_in: 0 }));
+    };
+    let expires_at_s = now_ms() / 1000 + config.turn_ttl_s;
+    let (username, credential) = turn_credential(secret, caller.0.sub.as_str(), expires_at_s);
+    // Neither the secret nor the credential is logged.
+    tracing::debug!(subject = %caller.0.sub, "TURN credentials issued");
+    Ok(Json(IceServersReply {
+        ice_servers: vec![IceServer { urls: config.turn_urls.clone(), username, credential }],
+        expires_in: config.turn_ttl_s,
+    }))
+}

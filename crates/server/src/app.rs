@@ -258,6 +258,7 @@ fn router(state: AppState, config: &Config) -> Router {
         .route("/api/login", post(api::login))
         .route("/api/device-login", post(api::device_login))
         .route("/api/refresh", post(api::refresh))
+        .route("/api/ice-servers", get(api::ice_servers))
         .route("/api/rooms", get(api::list_rooms))
         .route("/api/rooms/{room}", get(api::get_room))
         .route("/api/rooms/{room}/session", post(api::open_session).delete(api::end_session))

@@ -55,6 +55,14 @@ pub struct Config {
     pub outbound_queue: usize,
     /// How long shutdown waits for connections to close.
     pub shutdown_grace_ms: u64,
+    /// TURN servers handed to clients by `GET /api/ice-servers`, e.g. `turn:turn.example.fi:3478?transport=udp`
+    /// and `turn:turn.example.fi:3478?transport=tcp`, for offices that block UDP and direct TCP. Empty: no TURN.
+    pub turn_urls: Vec<String>,
+    /// The secret shared with coturn (`use-auth-secret`, `static-auth-secret`): credentials are derived from
+    /// it (TURN REST scheme). Never logged. Without it no TURN server is handed out.
+    pub turn_secret: Option<Secret>,
+    /// How long handed-out TURN credentials stay valid.
+    pub turn_ttl_s: u64,
 }
 
 impl Default for Config {
@@ -82,7 +90,33 @@ impl Default for Config {
             rate_burst: 60,
             outbound_queue: 256,
             shutdown_grace_ms: 5_000,
+            turn_urls: Vec::new(),
+            turn_secret: None,
+            turn_ttl_s: 3600,
         }
+    }
+}
+
+/// A secret from the configuration: usable, but never printed (its `Debug` is redacted).
+#[derive(Clone, PartialEq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(s: &str) -> Self {
+        Secret(s.to_owned())
     }
 }
 
@@ -97,7 +131,7 @@ pub enum ConfigError {
 }
 
 /// Environment variables read by [`Config::load`], with the field each sets.
-pub const ENV_VARS: [(&str, &str); 11] = [
+pub const ENV_VARS: [(&str, &str); 14] = [
     ("VAYLA_MEDIA_BIND", "media_bind"),
     ("VAYLA_MEDIA_PUBLIC_IP", "media_public_ip"),
     ("VAYLA_MEDIA_TCP", "media_tcp"),
@@ -109,6 +143,9 @@ pub const ENV_VARS: [(&str, &str); 11] = [
     ("VAYLA_WEB_DIR", "web_dir"),
     ("VAYLA_GRACE_MS", "grace_ms"),
     ("VAYLA_RELOAD_INTERVAL_MS", "reload_interval_ms"),
+    ("VAYLA_TURN_URLS", "turn_urls"),
+    ("VAYLA_TURN_SECRET", "turn_secret"),
+    ("VAYLA_TURN_TTL_S", "turn_ttl_s"),
 ];
 
 impl Config {
@@ -142,6 +179,12 @@ impl Config {
                 "VAYLA_RELOAD_INTERVAL_MS" => {
                     config.reload_interval_ms = value.parse().map_err(|e| bad(format!("{e}")))?
                 }
+                "VAYLA_TURN_URLS" => {
+                    config.turn_urls =
+                        value.split(',').map(str::trim).filter(|u| !u.is_empty()).map(String::from).collect()
+                }
+                "VAYLA_TURN_SECRET" => config.turn_secret = Some(value).filter(|v| !v.is_empty()).map(Secret),
+                "VAYLA_TURN_TTL_S" => config.turn_ttl_s = value.parse().map_err(|e| bad(format!("{e}")))?,
                 _ => {}
             }
         }
@@ -154,6 +197,11 @@ impl Config {
             Some(url) => url.clone(),
             None => format!("sqlite://{}", self.data_dir.join("vayla.db").display()),
         }
+    }
+
+    /// TURN is handed out only when both servers and the shared secret are configured.
+    pub fn turn_enabled(&self) -> bool {
+        !self.turn_urls.is_empty() && self.turn_secret.is_some()
     }
 
     pub fn heartbeat(&self) -> Duration {
@@ -208,5 +256,22 @@ mod tests {
             let env = [(name.to_string(), value.to_string())];
             assert!(matches!(Config::load(None, env), Err(ConfigError::Env { .. })), "{name}={value}");
         }
+    }
+
+    #[test]
+    fn turn_servers_come_from_a_comma_separated_list() {
+        assert!(!Config::default().turn_enabled());
+        let env = [
+            ("VAYLA_TURN_URLS".to_string(), "turn:a:3478?transport=udp, turn:a:3478?transport=tcp,".to_string()),
+            ("VAYLA_TURN_SECRET".to_string(), "s3cret".to_string()),
+        ];
+        let c = Config::load(None, env).unwrap();
+        assert_eq!(c.turn_urls, ["turn:a:3478?transport=udp", "turn:a:3478?transport=tcp"]);
+        assert_eq!(c.turn_secret.as_ref().map(Secret::expose), Some("s3cret"));
+        assert!(!format!("{c:?}").contains("s3cret"), "the secret never shows in debug output");
+        assert_eq!(c.turn_ttl_s, 3600);
+        assert!(c.turn_enabled());
+        let env = [("VAYLA_TURN_TTL_S".to_string(), "soon".to_string())];
+        assert!(matches!(Config::load(None, env), Err(ConfigError::Env { .. })));
     }
 }
