@@ -181,7 +181,10 @@ impl Connection {
                     if last_heard.elapsed() > heartbeat * 3 {
                         self.error(None, ErrorCode::IdleTimeout, "nothing heard for three heartbeats").await;
                         Flow::Close
-                    } else if self.socket.send(Message::Ping(Default::default())).await.is_err() {
+                    } else if !matches!(
+                        tokio::time::timeout(WRITE_DEADLINE, self.socket.send(Message::Ping(Default::default()))).await,
+                        Ok(Ok(()))
+                    ) {
                         Flow::Close
                     } else {
                         Flow::Continue
