@@ -29,6 +29,8 @@ use vayla_domain::{ConnId, RoomId};
 use vayla_protocol::{ErrorCode, MediaSource, RemoteTrack, ServerMessage, TrackSource};
 use vayla_sfu::{Kind, PeerId, Protocol, Sfu, SfuConfig, SfuEvent, SfuOutput, Source};
 
+/// Datagrams sent with one system call at most.
+const SEND_BATCH: usize = 64;
 /// Datagrams read in one go before the loop looks at commands and timers again.
 const RECV_BATCH: usize = 64;
 /// How often the SFU's counters are copied to the metrics.
@@ -187,6 +189,8 @@ pub async fn start(
         tcp,
         tcp_frames,
         admitted: HashMap::new(),
+        udp_out: Vec::with_capacity(SEND_BATCH),
+        udp_dropped: 0,
         metrics,
     };
     let task = tokio::spawn(media.run(rx, shutdown));
@@ -208,6 +212,10 @@ struct MediaLoop {
     tcp_frames: Option<mpsc::Receiver<TcpIn>>,
     admitted: HashMap<ConnId, Admitted>,
     metrics: Arc<Metrics>,
+    /// UDP datagrams waiting for the next batched send.
+    udp_out: Vec<(SocketAddr, Vec<u8>)>,
+    /// Datagrams the socket buffer would not take.
+    udp_dropped: u64,
 }
 
 /// The media loop's ICE-TCP side.
@@ -342,13 +350,28 @@ impl MediaLoop {
         m.sfu_dropped_unroutable.store(s.dropped_unroutable, Relaxed);
         m.sfu_dropped_malformed.store(s.dropped_malformed, Relaxed);
         m.sfu_keyframe_requests.store(s.keyframe_requests_sent, Relaxed);
+        m.udp_send_dropped.store(self.udp_dropped, Relaxed);
+    }
+
+    /// Send the queued UDP datagrams, as many per system call as the kernel takes. UDP: whatever the socket
+    /// buffer cannot take is dropped, as the network would drop it.
+    fn flush_udp(&mut self) {
+        if self.udp_out.is_empty() {
+            return;
+        }
+        let sent = send_batch(&self.socket, &self.udp_out);
+        self.udp_dropped += (self.udp_out.len() - sent) as u64;
+        self.udp_out.clear();
     }
 
     /// Send everything the SFU has to send and act on its events; returns when it next needs a timeout.
     fn drain(&mut self) -> Instant {
         loop {
             match self.sfu.poll_output() {
-                SfuOutput::Timeout(t) => return t,
+                SfuOutput::Timeout(t) => {
+                    self.flush_udp();
+                    return t;
+                }
                 SfuOutput::Transmit { proto: Protocol::Tcp, destination, contents, .. } => {
                     // A full write queue drops the packet, as a full UDP socket buffer would; a closed one is
                     // forgotten when its task says so.
@@ -357,8 +380,10 @@ impl MediaLoop {
                     }
                 }
                 SfuOutput::Transmit { destination, contents, .. } => {
-                    // UDP: a full socket buffer drops the datagram, as the network would.
-                    let _ = self.socket.try_send_to(&contents, destination);
+                    self.udp_out.push((destination, contents));
+                    if self.udp_out.len() >= SEND_BATCH {
+                        self.flush_udp();
+                    }
                 }
                 SfuOutput::Event(e) => self.event(e),
             }
@@ -640,6 +665,51 @@ fn push_frame(out: &mut Vec<u8>, packet: &[u8]) {
     out.extend_from_slice(packet);
 }
 
+/// Send `batch` on `socket` with as few system calls as the platform allows; returns how many were sent.
+/// Linux has `sendmmsg`, which sends many datagrams to many destinations at once: forwarding writes each packet
+/// to every subscriber, so this is where most of the media loop's system calls go.
+#[cfg(target_os = "linux")]
+fn send_batch(socket: &UdpSocket, batch: &[(SocketAddr, Vec<u8>)]) -> usize {
+    use std::os::fd::AsRawFd;
+    let addrs: Vec<socket2::SockAddr> = batch.iter().map(|(a, _)| socket2::SockAddr::from(*a)).collect();
+    let mut iovs: Vec<libc::iovec> = batch
+        .iter()
+        .map(|(_, b)| libc::iovec { iov_base: b.as_ptr() as *mut libc::c_void, iov_len: b.len() })
+        .collect();
+    let mut msgs: Vec<libc::mmsghdr> = addrs
+        .iter()
+        .zip(iovs.iter_mut())
+        .map(|(addr, iov)| {
+            // SAFETY: an all-zero mmsghdr is valid (null pointers, zero lengths); the fields set here point
+            // into `addrs`, `iovs` and `batch`, which outlive every use of `msgs` below.
+            let mut m: libc::mmsghdr = unsafe { std::mem::zeroed() };
+            m.msg_hdr.msg_name = addr.as_ptr() as *mut libc::c_void;
+            m.msg_hdr.msg_namelen = addr.len();
+            m.msg_hdr.msg_iov = iov as *mut libc::iovec;
+            m.msg_hdr.msg_iovlen = 1;
+            m
+        })
+        .collect();
+    let fd = socket.as_raw_fd();
+    let mut sent = 0;
+    while sent < msgs.len() {
+        let rest = &mut msgs[sent..];
+        // SAFETY: `rest` is a valid array of initialised mmsghdr whose pointers are alive (see above); the
+        // socket is non-blocking, so the call returns at once.
+        let n = unsafe { libc::sendmmsg(fd, rest.as_mut_ptr(), rest.len() as libc::c_uint, libc::MSG_DONTWAIT) };
+        if n <= 0 {
+            break; // buffer full (EAGAIN) or an error: the rest are dropped, as on a congested network
+        }
+        sent += n as usize;
+    }
+    sent
+}
+
+#[cfg(not(target_os = "linux"))]
+fn send_batch(socket: &UdpSocket, batch: &[(SocketAddr, Vec<u8>)]) -> usize {
+    batch.iter().filter(|(to, bytes)| socket.try_send_to(bytes, *to).is_ok()).count()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -745,3 +815,4 @@ mod tests {
         assert_eq!(wire, framed(&[&[1, 2, 3], &[9; 300]]));
     }
 }
+

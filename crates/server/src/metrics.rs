@@ -47,6 +47,8 @@ pub struct Metrics {
     pub sfu_dropped_unroutable: AtomicU64,
     pub sfu_dropped_malformed: AtomicU64,
     pub sfu_keyframe_requests: AtomicU64,
+    /// UDP datagrams the media socket's send buffer would not take.
+    pub udp_send_dropped: AtomicU64,
 }
 
 fn phase_index(p: RoomPhase) -> usize {
@@ -109,6 +111,7 @@ impl Metrics {
             ("vayla_sfu_dropped_unroutable_total", "Datagrams no admitted peer claimed.", &self.sfu_dropped_unroutable),
             ("vayla_sfu_dropped_malformed_total", "Datagrams that were not STUN, DTLS, RTP or RTCP.", &self.sfu_dropped_malformed),
             ("vayla_sfu_keyframe_requests_total", "Keyframe requests sent to publishers.", &self.sfu_keyframe_requests),
+            ("vayla_media_udp_send_dropped_total", "UDP datagrams the send buffer would not take.", &self.udp_send_dropped),
         ];
         let _ = writeln!(s, "# HELP vayla_sfu_peers Media connections in the SFU.\n# TYPE vayla_sfu_peers gauge");
         let _ = writeln!(s, "vayla_sfu_peers {}", self.sfu_peers.load(Relaxed));
