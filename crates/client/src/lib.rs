@@ -128,12 +128,8 @@ impl Api {
     }
 
     pub async fn end_session(&self, token: &str, room: &str) -> Result<(), ClientError> {
-        let resp = self
-            .http
-            .delete(format!("{}/api/rooms/{room}/session", self.base))
-            .bearer_auth(token)
-            .send()
-            .await?;
+        let resp =
+            self.http.delete(format!("{}/api/rooms/{room}/session", self.base)).bearer_auth(token).send().await?;
         if resp.status().is_success() {
             return Ok(());
         }
@@ -201,7 +197,8 @@ impl Signal {
     async fn read(&mut self, wait: Duration) -> Result<ServerMessage, ClientError> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let frame = tokio::time::timeout_at(deadline, self.ws.next()).await.map_err(|_| ClientError::Timeout(wait))?;
+            let frame =
+                tokio::time::timeout_at(deadline, self.ws.next()).await.map_err(|_| ClientError::Timeout(wait))?;
             match frame {
                 None => return Err(ClientError::Closed),
                 Some(Err(e)) => return Err(ClientError::Ws(Box::new(e))),
@@ -215,7 +212,11 @@ impl Signal {
     }
 
     /// Wait for the first message that `pick` accepts, keeping the others for later `recv`s.
-    pub async fn wait_for<T>(&mut self, wait: Duration, mut pick: impl FnMut(&ServerMessage) -> Option<T>) -> Result<T, ClientError> {
+    pub async fn wait_for<T>(
+        &mut self,
+        wait: Duration,
+        mut pick: impl FnMut(&ServerMessage) -> Option<T>,
+    ) -> Result<T, ClientError> {
         if let Some(i) = self.backlog.iter().position(|m| pick(m).is_some()) {
             let m = self.backlog.remove(i).expect("index found above");
             return Ok(pick(&m).expect("matched above"));
@@ -258,7 +259,11 @@ impl Signal {
 
     pub async fn hello(&mut self) -> Result<ServerMessage, ClientError> {
         let id = self.request_id();
-        let msg = ClientMessage::Hello { id: Some(id.clone()), versions: vec![PROTOCOL_VERSION], client: Some("vayla-client".into()) };
+        let msg = ClientMessage::Hello {
+            id: Some(id.clone()),
+            versions: vec![PROTOCOL_VERSION],
+            client: Some("vayla-client".into()),
+        };
         self.send(&msg).await?;
         self.reply(&id).await
     }
@@ -324,7 +329,11 @@ pub struct Participant {
 
 impl Participant {
     /// Start media on a joined signalling connection: offer `publish`, accept the SFU's answer.
-    pub async fn start(signal: Signal, id: String, publish: &[vayla_protocol::MediaSource]) -> Result<Participant, ClientError> {
+    pub async fn start(
+        signal: Signal,
+        id: String,
+        publish: &[vayla_protocol::MediaSource],
+    ) -> Result<Participant, ClientError> {
         Self::start_with(signal, id, publish, media::Transport::Udp).await
     }
 

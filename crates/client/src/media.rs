@@ -159,7 +159,11 @@ fn epoch() -> Instant {
 
 /// Where the send-time stamp sits in a frame: after the VP8 keyframe header for video, at the start for audio.
 fn stamp_at(kind: MediaKind) -> usize {
-    if kind == MediaKind::Audio { 0 } else { 10 }
+    if kind == MediaKind::Audio {
+        0
+    } else {
+        10
+    }
 }
 
 /// What arrived on one received track.
@@ -442,7 +446,8 @@ impl MediaPeer {
                     (48_000u64, vec![0xf8; s.frame_bytes])
                 } else {
                     // A keyframe when asked, and every 3 s regardless, as an encoder would.
-                    let periodic = s.last_keyframe.map(|t| now.duration_since(t) > Duration::from_secs(3)).unwrap_or(true);
+                    let periodic =
+                        s.last_keyframe.map(|t| now.duration_since(t) > Duration::from_secs(3)).unwrap_or(true);
                     let key = s.keyframe_due || periodic;
                     if key {
                         s.keyframe_due = false;

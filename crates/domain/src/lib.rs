@@ -8,6 +8,6 @@ pub mod room;
 
 pub use ids::{ConnId, IdError, Millis, Role, RoomId, SeatId, SessionId, SubjectId};
 pub use room::{
-    Admission, EndReason, Effect, LeaveReason, LockState, Participant, Room, RoomError, RoomPhase, Seat,
-    SeatSpec, Session,
+    Admission, Effect, EndReason, LeaveReason, LockState, Participant, Room, RoomError, RoomPhase, Seat, SeatSpec,
+    Session,
 };

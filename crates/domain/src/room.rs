@@ -137,17 +137,40 @@ pub enum Admission {
 /// connections. Effects come in the order they happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
-    SessionOpened { session: SessionId },
-    Admitted { participant: Participant, how: Admission },
+    SessionOpened {
+        session: SessionId,
+    },
+    Admitted {
+        participant: Participant,
+        how: Admission,
+    },
     /// The old connection of a seat was replaced by a new one; the owner closes `old`.
-    Replaced { old: ConnId, by: ConnId, seat: SeatId },
-    ParticipantLeft { participant: Participant, reason: LeaveReason },
+    Replaced {
+        old: ConnId,
+        by: ConnId,
+        seat: SeatId,
+    },
+    ParticipantLeft {
+        participant: Participant,
+        reason: LeaveReason,
+    },
     /// A guest got a seat at lock time.
-    Seated { conn: ConnId, seat: SeatId },
+    Seated {
+        conn: ConnId,
+        seat: SeatId,
+    },
     /// `by` is `None` when the room locked by itself because every seat was taken.
-    Locked { by: Option<ConnId> },
-    Unlocked { by: ConnId },
-    SessionEnded { session: SessionId, reason: EndReason, removed: Vec<ConnId> },
+    Locked {
+        by: Option<ConnId>,
+    },
+    Unlocked {
+        by: ConnId,
+    },
+    SessionEnded {
+        session: SessionId,
+        reason: EndReason,
+        removed: Vec<ConnId>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -184,11 +207,26 @@ pub struct Room {
 }
 
 pub enum Command {
-    Open { session: SessionId, by: SubjectId, seats: Vec<SeatSpec> },
-    Join { conn: ConnId, subject: SubjectId, role: Role },
-    Leave { conn: ConnId, reason: LeaveReason },
-    Lock { conn: ConnId },
-    Unlock { conn: ConnId },
+    Open {
+        session: SessionId,
+        by: SubjectId,
+        seats: Vec<SeatSpec>,
+    },
+    Join {
+        conn: ConnId,
+        subject: SubjectId,
+        role: Role,
+    },
+    Leave {
+        conn: ConnId,
+        reason: LeaveReason,
+    },
+    Lock {
+        conn: ConnId,
+    },
+    Unlock {
+        conn: ConnId,
+    },
     /// End the session now (an expert over signalling, or an operator through the API).
     End,
     /// Time passed: end a session that has been empty for longer than the grace period.
@@ -303,12 +341,8 @@ impl Room {
     /// The device seat first, then the named seats numbered per role. Rejects a second device, devices of
     /// other rooms, roles that do not join rooms, and a subject named twice.
     fn seats_for(&self, specs: Vec<SeatSpec>) -> Result<Vec<Seat>, RoomError> {
-        let mut seats = vec![Seat {
-            id: seat_id("device"),
-            role: Role::Device,
-            subject: self.device.clone(),
-            occupant: None,
-        }];
+        let mut seats =
+            vec![Seat { id: seat_id("device"), role: Role::Device, subject: self.device.clone(), occupant: None }];
         let mut counts: BTreeMap<Role, u32> = BTreeMap::new();
         for spec in specs {
             if spec.role == Role::Device {
@@ -437,8 +471,7 @@ impl Room {
 
 /// Lock the session, first giving every present guest a seat so that everyone in the meeting can get back in.
 fn lock_session(session: &mut Session, by: Option<ConnId>, effects: &mut Vec<Effect>) {
-    let guests: Vec<ConnId> =
-        session.participants.values().filter(|p| p.seat.is_none()).map(|p| p.conn).collect();
+    let guests: Vec<ConnId> = session.participants.values().filter(|p| p.seat.is_none()).map(|p| p.conn).collect();
     for conn in guests {
         session.guests_seated += 1;
         let id = seat_id(&format!("guest-{}", session.guests_seated));

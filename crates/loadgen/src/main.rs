@@ -31,7 +31,8 @@ struct Options {
 }
 
 fn options() -> Result<Options> {
-    let mut o = Options { rooms: vec![2, 4, 8], seconds: 10, server: PathBuf::from("target/release/vayla"), json: false };
+    let mut o =
+        Options { rooms: vec![2, 4, 8], seconds: 10, server: PathBuf::from("target/release/vayla"), json: false };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -43,7 +44,9 @@ fn options() -> Result<Options> {
             "--server" => o.server = args.next().context("--server takes a path")?.into(),
             "--json" => o.json = true,
             "-h" | "--help" => {
-                println!("usage: vayla-loadgen [--rooms 2,4,8] [--seconds 10] [--server target/release/vayla] [--json]");
+                println!(
+                    "usage: vayla-loadgen [--rooms 2,4,8] [--seconds 10] [--server target/release/vayla] [--json]"
+                );
                 std::process::exit(0);
             }
             other => bail!("unknown argument {other:?}"),
@@ -225,8 +228,12 @@ async fn step(o: &Options, rooms: usize) -> Result<Figures> {
     let mut parties = Vec::new();
     for (i, (room, device, expert, interp)) in logins.into_iter().enumerate() {
         let i = i + 1;
-        api.open_session(&advisor, &room, &[("expert", &format!("expert-{i}")), ("interpreter", &format!("interp-{i}"))])
-            .await?;
+        api.open_session(
+            &advisor,
+            &room,
+            &[("expert", &format!("expert-{i}")), ("interpreter", &format!("interp-{i}"))],
+        )
+        .await?;
         for (access, publish) in [(&device, &DEVICE[..]), (&expert, &PERSON[..]), (&interp, &PERSON[..])] {
             let started = Instant::now();
             parties.push((enter(&api, access, &room, publish).await?, started));
@@ -316,7 +323,18 @@ async fn main() -> Result<()> {
     let mut held = None;
     println!(
         "{:>5} {:>6} {:>7} {:>10} {:>9} {:>6} {:>7} {:>8} {:>8} {:>9} {:>9} {:>9}",
-        "rooms", "people", "streams", "fwd pkt/s", "µs/pkt", "cpu", "loss", "p50 ms", "p99 ms", "1st p50", "1st max", "KiB/pers"
+        "rooms",
+        "people",
+        "streams",
+        "fwd pkt/s",
+        "µs/pkt",
+        "cpu",
+        "loss",
+        "p50 ms",
+        "p99 ms",
+        "1st p50",
+        "1st max",
+        "KiB/pers"
     );
     for &rooms in &o.rooms {
         let f = step(&o, rooms).await.with_context(|| format!("{rooms} rooms"))?;

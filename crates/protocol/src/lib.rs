@@ -233,17 +233,29 @@ pub enum ServerMessage {
         participants: Vec<Participant>,
         seats: Vec<SeatInfo>,
     },
-    ParticipantJoined { participant: Participant },
-    ParticipantLeft { participant_id: String, #[serde(default, skip_serializing_if = "Option::is_none")] seat: Option<String>, reason: LeaveReason },
+    ParticipantJoined {
+        participant: Participant,
+    },
+    ParticipantLeft {
+        participant_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seat: Option<String>,
+        reason: LeaveReason,
+    },
     /// Every seat is taken (`by` absent) or an expert locked the room (`by` their participant id).
     RoomLocked {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         by: Option<String>,
         seats: Vec<SeatInfo>,
     },
-    RoomUnlocked { by: String },
+    RoomUnlocked {
+        by: String,
+    },
     /// The session is over; the server closes the room part of the connection (the socket stays open).
-    SessionEnded { session_id: String, reason: String },
+    SessionEnded {
+        session_id: String,
+        reason: String,
+    },
     /// Reply to a request that succeeded and has no other reply (`leave`, `lock`, `unlock`, `end_session`).
     Ok {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -275,7 +287,9 @@ pub enum ServerMessage {
         message: String,
     },
     /// The server is shutting down; reconnect after `reconnect_after_ms`.
-    Shutdown { reconnect_after_ms: u64 },
+    Shutdown {
+        reconnect_after_ms: u64,
+    },
 }
 
 /// Stable error codes. New codes may be added; a client treats an unknown code as a failed request.
@@ -411,16 +425,18 @@ pub fn decode_client(frame: &str) -> Result<ClientMessage, DecodeError> {
         message: "a message is a JSON object".into(),
         id: None,
     })?;
-    let id = obj
-        .get("id")
-        .and_then(|v| v.as_str())
-        .filter(|s| s.chars().count() <= MAX_REQUEST_ID_CHARS)
-        .map(str::to_owned);
+    let id =
+        obj.get("id").and_then(|v| v.as_str()).filter(|s| s.chars().count() <= MAX_REQUEST_ID_CHARS).map(str::to_owned);
     let fail = |code, message: String| DecodeError { code, message, id: id.clone() };
     if let Some(v) = obj.get("id") {
         match v.as_str() {
             Some(s) if s.chars().count() <= MAX_REQUEST_ID_CHARS => {}
-            _ => return Err(fail(ErrorCode::BadMessage, format!("\"id\" must be a string of at most {MAX_REQUEST_ID_CHARS} characters"))),
+            _ => {
+                return Err(fail(
+                    ErrorCode::BadMessage,
+                    format!("\"id\" must be a string of at most {MAX_REQUEST_ID_CHARS} characters"),
+                ))
+            }
         }
     }
     let kind = match obj.get("type") {
@@ -430,8 +446,7 @@ pub fn decode_client(frame: &str) -> Result<ClientMessage, DecodeError> {
     if !ClientMessage::TYPES.contains(&kind) {
         return Err(fail(ErrorCode::UnknownType, format!("unknown message type {:?}", truncate(kind, 40))));
     }
-    serde_json::from_value(value.clone())
-        .map_err(|e| fail(ErrorCode::BadMessage, format!("bad {kind} message: {e}")))
+    serde_json::from_value(value.clone()).map_err(|e| fail(ErrorCode::BadMessage, format!("bad {kind} message: {e}")))
 }
 
 fn truncate(s: &str, n: usize) -> String {
@@ -447,7 +462,10 @@ mod tests {
         let m = decode_client(r#"{"type":"join","id":"r1","room":"mikkeli-2","token":"t"}"#).unwrap();
         assert_eq!(m.id(), Some("r1"));
         assert_eq!(m.kind(), "join");
-        let m = decode_client(r#"{"type":"candidate","candidate":"candidate:1 1 udp 1 127.0.0.1 5000 typ host","sdp_mid":"0"}"#).unwrap();
+        let m = decode_client(
+            r#"{"type":"candidate","candidate":"candidate:1 1 udp 1 127.0.0.1 5000 typ host","sdp_mid":"0"}"#,
+        )
+        .unwrap();
         assert_eq!(m.kind(), "candidate");
     }
 

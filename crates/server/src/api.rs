@@ -88,7 +88,11 @@ pub async fn no_such_endpoint(uri: axum::http::Uri) -> ApiError {
 
 /// A known path with a method it does not take: a JSON 405 like every other API error.
 pub async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", format!("{method} is not allowed on {}", uri.path()))
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not allowed on {}", uri.path()),
+    )
 }
 
 pub async fn healthz() -> &'static str {
@@ -239,7 +243,10 @@ fn public(mut v: RoomView) -> RoomView {
 }
 
 /// `GET /api/rooms`: every room with its live state. Staff with a token see names; others see roles.
-pub async fn list_rooms(State(app): State<AppState>, MaybeCaller(caller): MaybeCaller) -> Result<Json<Vec<RoomView>>, ApiError> {
+pub async fn list_rooms(
+    State(app): State<AppState>,
+    MaybeCaller(caller): MaybeCaller,
+) -> Result<Json<Vec<RoomView>>, ApiError> {
     let handles: Vec<RoomHandle> = app.rooms.borrow().values().cloned().collect();
     let mut views = Vec::with_capacity(handles.len());
     for h in handles {
@@ -305,8 +312,8 @@ pub async fn open_session(
     let config = app.rooms_config.borrow().clone();
     let mut seats = Vec::new();
     for s in body.seats {
-        let subject = SubjectId::new(s.subject.as_str())
-            .map_err(|e| ApiError::bad_request(format!("seat subject: {e}")))?;
+        let subject =
+            SubjectId::new(s.subject.as_str()).map_err(|e| ApiError::bad_request(format!("seat subject: {e}")))?;
         if s.role == Role::Device && subject.as_str() == room_id.as_str() {
             continue; // the room's own device always has its seat
         }
@@ -323,7 +330,9 @@ pub async fn open_session(
         }
         Ok(Err(OpenError::Rules(RoomError::BadSeats(m)))) => Err(ApiError::bad_request(m)),
         Ok(Err(OpenError::Rules(e))) => Err(ApiError::bad_request(e.to_string())),
-        Ok(Err(OpenError::Store)) => Err(ApiError::unavailable("store_unavailable", "the session could not be recorded")),
+        Ok(Err(OpenError::Store)) => {
+            Err(ApiError::unavailable("store_unavailable", "the session could not be recorded"))
+        }
         Err(gone) => Err(ApiError::not_found("unknown_room", gone.to_string())),
     }
 }
@@ -433,7 +442,11 @@ pub struct AuditRow {
 }
 
 /// `GET /api/audit`: the audit log, oldest first, paged by `after_id`. Admins only.
-pub async fn audit(State(app): State<AppState>, caller: Caller, Query(p): Query<AuditParams>) -> Result<Json<Vec<AuditRow>>, ApiError> {
+pub async fn audit(
+    State(app): State<AppState>,
+    caller: Caller,
+    Query(p): Query<AuditParams>,
+) -> Result<Json<Vec<AuditRow>>, ApiError> {
     caller.require(&[Role::Admin])?;
     let q = AuditQuery {
         room: p.room,

@@ -10,9 +10,9 @@ use crate::auth::Auth;
 use crate::config::Config;
 use crate::media::MediaHandle;
 use crate::metrics::Metrics;
+use crate::now_ms;
 use crate::rooms::{spawn_room, RoomDeps, RoomHandle};
 use crate::rooms_config::{fingerprint_dir, load_dir, RoomsConfig};
-use crate::now_ms;
 use crate::ws;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
@@ -115,12 +115,20 @@ fn snapshot(config: &RoomsConfig) -> DirectorySnapshot {
         service_points: config
             .service_points
             .values()
-            .map(|s| ServicePointRecord { id: s.id.clone(), name: s.name.clone(), municipality: s.municipality.clone() })
+            .map(|s| ServicePointRecord {
+                id: s.id.clone(),
+                name: s.name.clone(),
+                municipality: s.municipality.clone(),
+            })
             .collect(),
         devices: config
             .devices
             .values()
-            .map(|d| DeviceRecord { id: d.id.to_string(), service_point: d.service_point.clone(), name: d.name.clone() })
+            .map(|d| DeviceRecord {
+                id: d.id.to_string(),
+                service_point: d.service_point.clone(),
+                name: d.name.clone(),
+            })
             .collect(),
         people: config
             .people
@@ -153,7 +161,9 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     let store = Store::connect(&config.database_url()).await?;
     let rooms_config = Arc::new(load_dir(&config.rooms_config)?);
     store.sync_directory(&snapshot(&rooms_config), now_ms() as i64).await?;
-    let auth = Auth::load(store.clone(), config.access_token_ttl_s, config.room_token_ttl_s, config.key_rotation_s, now_ms()).await?;
+    let auth =
+        Auth::load(store.clone(), config.access_token_ttl_s, config.room_token_ttl_s, config.key_rotation_s, now_ms())
+            .await?;
     // Sessions left open by the previous process go on: each room takes its session up and its people
     // reconnect. A session whose room is no longer configured ends.
     let mut open: HashMap<String, vayla_store::SessionRecord> = HashMap::new();
@@ -222,7 +232,8 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     ];
 
     let router = router(state, &config);
-    let listener = tokio::net::TcpListener::bind(config.listen).await.map_err(|e| StartError::Bind(config.listen, e))?;
+    let listener =
+        tokio::net::TcpListener::bind(config.listen).await.map_err(|e| StartError::Bind(config.listen, e))?;
     let addr = listener.local_addr().map_err(|e| StartError::Bind(config.listen, e))?;
     let mut stop = shutdown_rx;
     let http = tokio::spawn(async move {

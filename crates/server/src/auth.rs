@@ -11,7 +11,9 @@
 
 use crate::error::ApiError;
 use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
-use jsonwebtoken::{decode, decode_header, encode, errors::ErrorKind, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{
+    decode, decode_header, encode, errors::ErrorKind, Algorithm, DecodingKey, EncodingKey, Header, Validation,
+};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -129,9 +131,16 @@ pub struct Auth {
 impl Auth {
     /// Load the keys from the store, making the first one if there is none or the newest is older than
     /// `rotation_s`.
-    pub async fn load(store: Store, access_ttl_s: u64, room_ttl_s: u64, rotation_s: u64, now: Millis) -> Result<Auth, StoreError> {
+    pub async fn load(
+        store: Store,
+        access_ttl_s: u64,
+        room_ttl_s: u64,
+        rotation_s: u64,
+        now: Millis,
+    ) -> Result<Auth, StoreError> {
         let mut records = store.signing_keys().await?;
-        let fresh = records.iter().any(|r| r.retired_at.is_none() && (r.created_at as Millis) + rotation_s * 1000 > now);
+        let fresh =
+            records.iter().any(|r| r.retired_at.is_none() && (r.created_at as Millis) + rotation_s * 1000 > now);
         if !fresh {
             let record = new_key_record(now);
             store.insert_signing_key(&record).await?;
@@ -262,7 +271,8 @@ pub fn hash_secret(secret: &str) -> String {
 
 /// A hash of nothing anyone knows, verified against when the user does not exist so that a wrong name and a
 /// wrong password take the same time.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$5S1yIGyGXR8/LsfyBLTTdEtvUrQbiZm05UbhVQFNnr0";
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$5S1yIGyGXR8/LsfyBLTTdEtvUrQbiZm05UbhVQFNnr0";
 
 /// Check a secret against a PHC hash, on a blocking thread: Argon2 is deliberately slow and takes ~19 MiB.
 /// `permits` bounds how many run at once, so that a burst of logins can take neither every core nor memory.

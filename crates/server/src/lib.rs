@@ -17,8 +17,5 @@ pub use config::Config;
 
 /// Wall-clock milliseconds since the Unix epoch. The server's only clock; the domain gets time from here.
 pub fn now_ms() -> vayla_domain::Millis {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }

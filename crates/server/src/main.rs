@@ -55,7 +55,8 @@ async fn serve(args: &[String]) -> Result<()> {
 
 /// Ctrl-C (SIGINT) or SIGTERM, the signal service managers send.
 async fn wait_for_stop_signal() -> Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("SIGTERM handler")?;
+    let mut term =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("SIGTERM handler")?;
     tokio::select! {
         r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
         _ = term.recv() => {}

@@ -815,4 +815,3 @@ mod tests {
         assert_eq!(wire, framed(&[&[1, 2, 3], &[9; 300]]));
     }
 }
-

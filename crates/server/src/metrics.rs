@@ -92,26 +92,50 @@ impl Metrics {
         for (name, help, v) in gauges {
             let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {}", v.load(Relaxed));
         }
-        let _ = writeln!(s, "# HELP vayla_refusals_total Joins and requests refused, by code.\n# TYPE vayla_refusals_total counter");
+        let _ = writeln!(
+            s,
+            "# HELP vayla_refusals_total Joins and requests refused, by code.\n# TYPE vayla_refusals_total counter"
+        );
         for (i, code) in REFUSALS.iter().enumerate() {
-            let _ = writeln!(s, "vayla_refusals_total{{code=\"{}\"}} {}", code.as_str(), self.refusals[i].load(Relaxed));
+            let _ =
+                writeln!(s, "vayla_refusals_total{{code=\"{}\"}} {}", code.as_str(), self.refusals[i].load(Relaxed));
         }
         let _ = writeln!(s, "vayla_refusals_total{{code=\"other\"}} {}", self.refusals[REFUSALS.len()].load(Relaxed));
         let counters = [
             ("vayla_messages_in_total", "Signalling messages received.", &self.messages_in),
-            ("vayla_protocol_errors_total", "Malformed, unknown, oversized or rate-limited messages.", &self.protocol_errors),
+            (
+                "vayla_protocol_errors_total",
+                "Malformed, unknown, oversized or rate-limited messages.",
+                &self.protocol_errors,
+            ),
             ("vayla_sessions_opened_total", "Sessions opened.", &self.sessions_opened),
             ("vayla_sessions_ended_total", "Sessions ended.", &self.sessions_ended),
             ("vayla_config_reloads_total", "Rooms-config changes taken into use.", &self.config_reloads),
             ("vayla_config_errors_total", "Rooms-config changes refused as invalid.", &self.config_errors),
             ("vayla_media_connections_total", "Media connections offered to the SFU.", &self.media_peers),
-            ("vayla_media_tcp_rejected_total", "ICE-TCP connections closed for bad framing or refused at the limit.", &self.media_tcp_rejected),
-            ("vayla_sfu_forwarded_packets_total", "RTP packets forwarded, one per packet per subscriber.", &self.sfu_forwarded_packets),
+            (
+                "vayla_media_tcp_rejected_total",
+                "ICE-TCP connections closed for bad framing or refused at the limit.",
+                &self.media_tcp_rejected,
+            ),
+            (
+                "vayla_sfu_forwarded_packets_total",
+                "RTP packets forwarded, one per packet per subscriber.",
+                &self.sfu_forwarded_packets,
+            ),
             ("vayla_sfu_forwarded_bytes_total", "RTP payload bytes forwarded.", &self.sfu_forwarded_bytes),
             ("vayla_sfu_dropped_unroutable_total", "Datagrams no admitted peer claimed.", &self.sfu_dropped_unroutable),
-            ("vayla_sfu_dropped_malformed_total", "Datagrams that were not STUN, DTLS, RTP or RTCP.", &self.sfu_dropped_malformed),
+            (
+                "vayla_sfu_dropped_malformed_total",
+                "Datagrams that were not STUN, DTLS, RTP or RTCP.",
+                &self.sfu_dropped_malformed,
+            ),
             ("vayla_sfu_keyframe_requests_total", "Keyframe requests sent to publishers.", &self.sfu_keyframe_requests),
-            ("vayla_media_udp_send_dropped_total", "UDP datagrams the send buffer would not take.", &self.udp_send_dropped),
+            (
+                "vayla_media_udp_send_dropped_total",
+                "UDP datagrams the send buffer would not take.",
+                &self.udp_send_dropped,
+            ),
         ];
         let _ = writeln!(s, "# HELP vayla_sfu_peers Media connections in the SFU.\n# TYPE vayla_sfu_peers gauge");
         let _ = writeln!(s, "vayla_sfu_peers {}", self.sfu_peers.load(Relaxed));

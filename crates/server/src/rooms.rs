@@ -8,16 +8,16 @@
 
 use crate::media::MediaHandle;
 use crate::metrics::Metrics;
-use crate::rooms_config::RoomsConfig;
 use crate::now_ms;
+use crate::rooms_config::RoomsConfig;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use vayla_domain::room::Command;
 use vayla_domain::{
-    Admission, ConnId, Effect, LeaveReason, LockState, Millis, Role, Room, RoomError, RoomId, RoomPhase, SeatId, SeatSpec,
-    SessionId, SubjectId,
+    Admission, ConnId, Effect, LeaveReason, LockState, Millis, Role, Room, RoomError, RoomId, RoomPhase, SeatId,
+    SeatSpec, SessionId, SubjectId,
 };
 use vayla_protocol::{self as wire, ErrorCode, ServerMessage};
 use vayla_store::{AuditEntry, NewSession, SeatRecord, SessionRecord, Store};
@@ -110,7 +110,12 @@ impl RoomHandle {
     pub async fn end(&self) -> Result<Result<(), RoomError>, RoomGone> {
         self.ask(|reply| RoomCmd::End { reply }).await
     }
-    pub async fn join(&self, link: ConnLink, who: Identity, request: Option<String>) -> Result<Result<(), RoomError>, RoomGone> {
+    pub async fn join(
+        &self,
+        link: ConnLink,
+        who: Identity,
+        request: Option<String>,
+    ) -> Result<Result<(), RoomError>, RoomGone> {
         self.ask(|reply| RoomCmd::Join { link, who, request, reply }).await
     }
     pub async fn leave(&self, conn: ConnId) -> Result<Result<(), RoomError>, RoomGone> {
@@ -208,7 +213,9 @@ impl RoomActor {
             if let Err(e) = self.store.close_participations(session.id.as_str(), "server_shutdown", now).await {
                 tracing::error!(room = %self.room.id, error = %e, "could not record the participants' leaving");
             }
-            self.metrics.participants.fetch_sub(session.participants.len() as i64, std::sync::atomic::Ordering::Relaxed);
+            self.metrics
+                .participants
+                .fetch_sub(session.participants.len() as i64, std::sync::atomic::Ordering::Relaxed);
         }
         self.metrics.room_phase(Some(self.room.phase()), None);
     }
@@ -224,7 +231,13 @@ impl RoomActor {
         let seats: Option<Vec<_>> = record
             .seats
             .iter()
-            .map(|s| Some((SeatId::new(s.seat.as_str()).ok()?, Role::parse(&s.role)?, SubjectId::new(s.subject.as_str()).ok()?)))
+            .map(|s| {
+                Some((
+                    SeatId::new(s.seat.as_str()).ok()?,
+                    Role::parse(&s.role)?,
+                    SubjectId::new(s.subject.as_str()).ok()?,
+                ))
+            })
             .collect();
         let restored = match (SessionId::new(record.id.as_str()), SubjectId::new(record.opened_by.as_str()), seats) {
             (Ok(id), Ok(by), Some(seats)) => {
@@ -297,7 +310,11 @@ impl RoomActor {
             seats: s
                 .seats
                 .iter()
-                .map(|x| SeatRecord { seat: x.id.to_string(), role: x.role.to_string(), subject: x.subject.to_string() })
+                .map(|x| SeatRecord {
+                    seat: x.id.to_string(),
+                    role: x.role.to_string(),
+                    subject: x.subject.to_string(),
+                })
                 .collect(),
         };
         // A session the database does not know about must not exist: undo the open if the write fails.
@@ -317,7 +334,9 @@ impl RoomActor {
         let conn = link.conn;
         self.links.insert(conn, link);
         self.idents.insert(conn, who.clone());
-        let result = self.apply_with_request(Command::Join { conn, subject: who.subject.clone(), role: who.role }, request).await;
+        let result = self
+            .apply_with_request(Command::Join { conn, subject: who.subject.clone(), role: who.role }, request)
+            .await;
         if let Err(e) = &result {
             self.links.remove(&conn);
             self.idents.remove(&conn);
@@ -379,7 +398,14 @@ impl RoomActor {
                 let seat = participant.seat.as_ref().map(|s| s.to_string());
                 if let Err(e) = self
                     .store
-                    .record_join(&session, &conn.to_string(), participant.subject.as_str(), participant.role.as_str(), seat.as_deref(), now as i64)
+                    .record_join(
+                        &session,
+                        &conn.to_string(),
+                        participant.subject.as_str(),
+                        participant.role.as_str(),
+                        seat.as_deref(),
+                        now as i64,
+                    )
                     .await
                 {
                     tracing::error!(room = %self.room.id, error = %e, "could not record a join");
@@ -428,7 +454,11 @@ impl RoomActor {
                 let seat = (seat.as_str() != "guest").then(|| seat.to_string());
                 self.broadcast_except(
                     by,
-                    ServerMessage::ParticipantLeft { participant_id: old.to_string(), seat, reason: wire::LeaveReason::Replaced },
+                    ServerMessage::ParticipantLeft {
+                        participant_id: old.to_string(),
+                        seat,
+                        reason: wire::LeaveReason::Replaced,
+                    },
                     too_slow,
                 );
             }
@@ -467,7 +497,11 @@ impl RoomActor {
             }
             Effect::Seated { conn, seat } => {
                 if let (Some(session), Some(who)) = (&session_id, self.idents.get(&conn).cloned()) {
-                    let record = SeatRecord { seat: seat.to_string(), role: who.role.to_string(), subject: who.subject.to_string() };
+                    let record = SeatRecord {
+                        seat: seat.to_string(),
+                        role: who.role.to_string(),
+                        subject: who.subject.to_string(),
+                    };
                     if let Err(e) = self.store.add_seat(session, &record).await {
                         tracing::error!(room = %self.room.id, error = %e, "could not record a seat");
                     }
@@ -501,7 +535,8 @@ impl RoomActor {
                     detail: reason.as_str().into(),
                 };
                 self.append(entry).await;
-                let msg = ServerMessage::SessionEnded { session_id: session.to_string(), reason: reason.as_str().into() };
+                let msg =
+                    ServerMessage::SessionEnded { session_id: session.to_string(), reason: reason.as_str().into() };
                 self.broadcast(msg, too_slow);
                 for conn in &removed {
                     self.media.remove(*conn);
@@ -619,7 +654,12 @@ impl RoomActor {
     fn wire_seats(&self) -> Vec<wire::SeatInfo> {
         self.seat_views()
             .into_iter()
-            .map(|s| wire::SeatInfo { seat: s.seat, role: s.role.to_string(), display_name: s.display_name, taken: s.taken })
+            .map(|s| wire::SeatInfo {
+                seat: s.seat,
+                role: s.role.to_string(),
+                display_name: s.display_name,
+                taken: s.taken,
+            })
             .collect()
     }
 

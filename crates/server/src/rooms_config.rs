@@ -619,26 +619,27 @@ impl Builder {
             let name = not_blank(src, &raw.name, &at("name"))?;
             let role = role(src, &raw.role, &at("role"))?;
 
-            let agency =
-                match (&raw.agency, role) {
-                    (Some(a), Role::Expert) => Some(known(src, a, &at("agency"), "agency", &self.agencies)?),
-                    (None, Role::Expert) => {
-                        return Err(src.err(
-                            &table.span(),
-                            at("agency"),
-                            format!("an expert must name their agency (known: {})", list(&self.agencies)),
-                        ))
-                    }
-                    (Some(a), other) => return Err(src.err(
+            let agency = match (&raw.agency, role) {
+                (Some(a), Role::Expert) => Some(known(src, a, &at("agency"), "agency", &self.agencies)?),
+                (None, Role::Expert) => {
+                    return Err(src.err(
+                        &table.span(),
+                        at("agency"),
+                        format!("an expert must name their agency (known: {})", list(&self.agencies)),
+                    ))
+                }
+                (Some(a), other) => {
+                    return Err(src.err(
                         &a.span(),
                         at("agency"),
                         format!(
                             "only experts belong to an agency; remove it, or make the role \"expert\" (role is {:?})",
                             other.as_str()
                         ),
-                    )),
-                    (None, _) => None,
-                };
+                    ))
+                }
+                (None, _) => None,
+            };
             let service_point = match (&raw.service_point, role) {
                 (Some(s), Role::Advisor) => {
                     Some(known(src, s, &at("service_point"), "service point", &self.service_points)?)

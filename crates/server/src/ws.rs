@@ -30,13 +30,11 @@ pub async fn upgrade(State(app): State<AppState>, ws: WebSocketUpgrade) -> Respo
         return crate::error::ApiError::unavailable("too_many_connections", "the server is at its connection limit")
             .into_response();
     };
-    ws.max_message_size(HARD_FRAME_LIMIT)
-        .max_frame_size(HARD_FRAME_LIMIT)
-        .on_upgrade(move |socket| async move {
-            let conn = ConnId(app.next_conn.fetch_add(1, Relaxed));
-            let (connection, out_rx, kill_rx) = Connection::new(app, socket, conn, permit);
-            connection.run(out_rx, kill_rx).await
-        })
+    ws.max_message_size(HARD_FRAME_LIMIT).max_frame_size(HARD_FRAME_LIMIT).on_upgrade(move |socket| async move {
+        let conn = ConnId(app.next_conn.fetch_add(1, Relaxed));
+        let (connection, out_rx, kill_rx) = Connection::new(app, socket, conn, permit);
+        connection.run(out_rx, kill_rx).await
+    })
 }
 
 /// A token bucket: `rate` per second sustained, `burst` at once.
@@ -214,7 +212,9 @@ impl Connection {
         }
         let (code, reason) = self.close;
         let frame = CloseFrame { code, reason: reason.into() };
-        if let Ok(Ok(())) = tokio::time::timeout(Duration::from_secs(1), self.socket.send(Message::Close(Some(frame)))).await {
+        if let Ok(Ok(())) =
+            tokio::time::timeout(Duration::from_secs(1), self.socket.send(Message::Close(Some(frame)))).await
+        {
             // The closing handshake: wait briefly for the client's close, reading what it still sends, so that
             // the socket is not dropped with unread data (a TCP reset would lose our last messages on the way).
             let _ = tokio::time::timeout(Duration::from_secs(1), async {
@@ -339,11 +339,14 @@ impl Connection {
                 }
                 let media = self.app.media.clone();
                 let result = match msg {
-                    ClientMessage::Offer { sdp, tracks, .. } => {
-                        media.offer(self.conn, sdp, tracks).await.map(|sdp| Some(ServerMessage::Answer { id: id.clone(), sdp }))
-                    }
+                    ClientMessage::Offer { sdp, tracks, .. } => media
+                        .offer(self.conn, sdp, tracks)
+                        .await
+                        .map(|sdp| Some(ServerMessage::Answer { id: id.clone(), sdp })),
                     ClientMessage::Answer { sdp, .. } => media.answer(self.conn, sdp).await.map(|()| None),
-                    ClientMessage::Candidate { candidate, .. } => media.candidate(self.conn, candidate).await.map(|()| None),
+                    ClientMessage::Candidate { candidate, .. } => {
+                        media.candidate(self.conn, candidate).await.map(|()| None)
+                    }
                     _ => unreachable!("matched above"),
                 };
                 match result {
@@ -400,12 +403,7 @@ impl Connection {
             if person.role != role {
                 return None;
             }
-            return Some(Identity {
-                subject,
-                role,
-                display_name: person.name.clone(),
-                agency: person.agency.clone(),
-            });
+            return Some(Identity { subject, role, display_name: person.name.clone(), agency: person.agency.clone() });
         }
         let room = RoomId::new(subject.as_str()).ok()?;
         let device = config.device(&room)?;

@@ -18,7 +18,9 @@ fn refused(r: Result<ServerMessage, ClientError>) -> ErrorCode {
 }
 
 async fn expect_locked(s: &mut Signal) {
-    s.wait_for(WAIT, |m| matches!(m, ServerMessage::RoomLocked { .. }).then_some(())).await.expect("room_locked arrives");
+    s.wait_for(WAIT, |m| matches!(m, ServerMessage::RoomLocked { .. }).then_some(()))
+        .await
+        .expect("room_locked arrives");
 }
 
 async fn room_state(app: &common::TestApp, room: &str) -> Value {
@@ -34,13 +36,18 @@ async fn the_room_locks_exactly_when_the_last_expected_participant_joins(backend
     let mut expert = app.joined("kela-anna", "mikkeli-2").await;
     // Two of three seats: still gathering, nobody was told of a lock.
     assert_eq!(room_state(&app, "mikkeli-2").await["state"], "gathering");
-    let joined = device.wait_for(WAIT, |m| match m {
-        ServerMessage::ParticipantJoined { participant } => Some(participant.clone()),
-        _ => None,
-    }).await.unwrap();
+    let joined = device
+        .wait_for(WAIT, |m| match m {
+            ServerMessage::ParticipantJoined { participant } => Some(participant.clone()),
+            _ => None,
+        })
+        .await
+        .unwrap();
     assert_eq!(joined.role, "expert");
     assert_eq!(joined.seat.as_deref(), Some("expert-1"));
-    let early = device.wait_for(Duration::from_millis(300), |m| matches!(m, ServerMessage::RoomLocked { .. }).then_some(())).await;
+    let early = device
+        .wait_for(Duration::from_millis(300), |m| matches!(m, ServerMessage::RoomLocked { .. }).then_some(()))
+        .await;
     assert!(early.is_err(), "no lock while a seat is empty");
 
     let (mut interpreter, r) = app.join("tulkki-aino", "mikkeli-2").await;
@@ -79,7 +86,8 @@ async fn outsiders_are_refused_and_tokens_are_bound_to_their_room(backend: Backe
     assert!(matches!(e, ClientError::Api { status: 403, ref code, .. } if code == "wrong_room"), "{e}");
     // The refusals are in the audit log.
     let admin = app.login("admin").await;
-    let audit: Value = app.api.call(reqwest::Method::GET, "/api/audit?room=mikkeli-2&kind=refused", Some(&admin), None).await.unwrap();
+    let audit: Value =
+        app.api.call(reqwest::Method::GET, "/api/audit?room=mikkeli-2&kind=refused", Some(&admin), None).await.unwrap();
     let details: Vec<&str> = audit.as_array().unwrap().iter().map(|e| e["detail"].as_str().unwrap()).collect();
     assert!(details.contains(&"room_locked"), "{details:?}");
     assert!(details.contains(&"wrong_room") || !details.is_empty());
@@ -94,10 +102,13 @@ async fn a_seat_holder_gets_back_into_the_locked_room_and_the_old_connection_is_
 
     // The expert's network drops: the device is told, the room stays locked.
     expert.drop_connection().await;
-    let reason = device.wait_for(WAIT, |m| match m {
-        ServerMessage::ParticipantLeft { reason, seat, .. } if seat.as_deref() == Some("expert-1") => Some(*reason),
-        _ => None,
-    }).await.unwrap();
+    let reason = device
+        .wait_for(WAIT, |m| match m {
+            ServerMessage::ParticipantLeft { reason, seat, .. } if seat.as_deref() == Some("expert-1") => Some(*reason),
+            _ => None,
+        })
+        .await
+        .unwrap();
     assert_eq!(reason, LeaveReason::Dropped);
     assert_eq!(room_state(&app, "mikkeli-2").await["state"], "locked");
 
@@ -114,14 +125,18 @@ async fn a_seat_holder_gets_back_into_the_locked_room_and_the_old_connection_is_
     // A half-open connection (the server has not noticed it is dead) is replaced, never duplicated.
     let (mut again, r) = app.join("kela-anna", "mikkeli-2").await;
     r.unwrap();
-    let code = back.wait_for(WAIT, |m| match m {
-        ServerMessage::Error { code, .. } => Some(*code),
-        _ => None,
-    }).await.unwrap();
+    let code = back
+        .wait_for(WAIT, |m| match m {
+            ServerMessage::Error { code, .. } => Some(*code),
+            _ => None,
+        })
+        .await
+        .unwrap();
     assert_eq!(code, ErrorCode::Replaced);
     assert!(back.closed_within(WAIT).await, "the replaced connection is closed");
     let state = room_state(&app, "mikkeli-2").await;
-    let experts: Vec<&Value> = state["participants"].as_array().unwrap().iter().filter(|p| p["role"] == "expert").collect();
+    let experts: Vec<&Value> =
+        state["participants"].as_array().unwrap().iter().filter(|p| p["role"] == "expert").collect();
     assert_eq!(experts.len(), 1, "{state}");
     // The new connection still works.
     assert!(matches!(again.request(ClientMessage::Ping { id: None }).await.unwrap(), ServerMessage::Pong { .. }));
@@ -141,10 +156,13 @@ async fn two_connections_racing_for_one_seat_end_with_exactly_one_participant(ba
         let a_closed = a.closed_within(Duration::from_millis(700)).await;
         let b_closed = b.closed_within(Duration::from_millis(700)).await;
         assert!(a_closed ^ b_closed, "exactly one connection survives (a closed {a_closed}, b closed {b_closed})");
-        assert!(eventually(WAIT, || async {
-            let s = room_state(&app, "mikkeli-2").await;
-            s["participants"].as_array().unwrap().len() == 1
-        }).await);
+        assert!(
+            eventually(WAIT, || async {
+                let s = room_state(&app, "mikkeli-2").await;
+                s["participants"].as_array().unwrap().len() == 1
+            })
+            .await
+        );
         let survivor = if a_closed { b } else { a };
         survivor.drop_connection().await;
     }
@@ -172,10 +190,16 @@ async fn only_an_expert_can_unlock_and_relock(backend: Backend) {
     let e = second.request(ClientMessage::Lock { id: None }).await.unwrap_err();
     assert!(matches!(e, ClientError::Refused { code: ErrorCode::Forbidden, .. }), "{e}");
     expert.request(ClientMessage::Lock { id: None }).await.unwrap();
-    let seats = second.wait_for(WAIT, |m| match m {
-        ServerMessage::RoomLocked { by, seats } => { assert!(by.is_some()); Some(seats.clone()) }
-        _ => None,
-    }).await.unwrap();
+    let seats = second
+        .wait_for(WAIT, |m| match m {
+            ServerMessage::RoomLocked { by, seats } => {
+                assert!(by.is_some());
+                Some(seats.clone())
+            }
+            _ => None,
+        })
+        .await
+        .unwrap();
     assert!(seats.iter().any(|s| s.seat == "guest-1" && s.role == "expert"), "{seats:?}");
     // Now seated, the second expert gets back in after a drop; an outsider still does not.
     second.drop_connection().await;
@@ -184,7 +208,8 @@ async fn only_an_expert_can_unlock_and_relock(backend: Backend) {
     assert_eq!(refused(r), ErrorCode::RoomLocked);
     // The lock history is in the database.
     let admin = app.login("admin").await;
-    let sessions: Value = app.api.call(reqwest::Method::GET, "/api/rooms/mikkeli-2/sessions", Some(&admin), None).await.unwrap();
+    let sessions: Value =
+        app.api.call(reqwest::Method::GET, "/api/rooms/mikkeli-2/sessions", Some(&admin), None).await.unwrap();
     let locks = sessions[0]["locks"].as_array().unwrap();
     let flags: Vec<bool> = locks.iter().map(|l| l["locked"].as_bool().unwrap()).collect();
     assert_eq!(flags, [true, false, true]);
@@ -251,12 +276,20 @@ async fn bad_input_gets_error_codes_and_everyone_else_is_served(backend: Backend
     assert!(matches!(e, ClientError::Api { status: 401, ref code, .. } if code == "invalid_token"), "{e}");
     let e = app.api.login("kela-anna", "wrong").await.unwrap_err();
     assert!(matches!(e, ClientError::Api { status: 401, ref code, .. } if code == "invalid_credentials"), "{e}");
-    let e = app.api.call::<Value>(reqwest::Method::POST, "/api/login", None, Some(serde_json::json!({"user": 1}))).await.unwrap_err();
+    let e = app
+        .api
+        .call::<Value>(reqwest::Method::POST, "/api/login", None, Some(serde_json::json!({"user": 1})))
+        .await
+        .unwrap_err();
     assert!(matches!(e, ClientError::Api { status: 422 | 400, ref code, .. } if code == "bad_request"), "{e}");
     let sched = app.login("scheduler").await;
     let e = app.api.join_token(&sched, "mikkeli-2").await.unwrap_err();
     assert!(matches!(e, ClientError::Api { status: 403, ref code, .. } if code == "forbidden"), "{e}");
-    let e = app.api.open_session(&app.login("advisor-kiiminki").await, "mikkeli-3", &[("expert", "kela-anna")]).await.unwrap_err();
+    let e = app
+        .api
+        .open_session(&app.login("advisor-kiiminki").await, "mikkeli-3", &[("expert", "kela-anna")])
+        .await
+        .unwrap_err();
     assert!(matches!(e, ClientError::Api { status: 403, .. }), "{e}");
 
     // Oversized: an error, then the connection is closed.
@@ -273,7 +306,9 @@ async fn bad_input_gets_error_codes_and_everyone_else_is_served(backend: Backend
             break;
         }
     }
-    let limited = flood.wait_for(WAIT, |m| matches!(m, ServerMessage::Error { code: ErrorCode::RateLimited, .. }).then_some(())).await;
+    let limited = flood
+        .wait_for(WAIT, |m| matches!(m, ServerMessage::Error { code: ErrorCode::RateLimited, .. }).then_some(()))
+        .await;
     assert!(limited.is_ok());
 
     // Through all of it, the device in the room was served and the expert can still join and lock the room.
@@ -308,14 +343,18 @@ async fn a_config_change_is_picked_up_live_and_a_broken_one_is_refused(backend: 
     app.write_config("people.toml", &broken);
     let admin = app.login("admin").await;
     let mut status = Value::Null;
-    assert!(eventually(WAIT, || {
-        let api = app.api.clone();
-        let admin = admin.clone();
-        async move {
-            let s: Value = api.call(reqwest::Method::GET, "/api/admin/config", Some(&admin), None).await.unwrap();
-            !s["last_error"].is_null()
-        }
-    }).await, "the broken change is reported");
+    assert!(
+        eventually(WAIT, || {
+            let api = app.api.clone();
+            let admin = admin.clone();
+            async move {
+                let s: Value = api.call(reqwest::Method::GET, "/api/admin/config", Some(&admin), None).await.unwrap();
+                !s["last_error"].is_null()
+            }
+        })
+        .await,
+        "the broken change is reported"
+    );
     status = app.api.call(reqwest::Method::GET, "/api/admin/config", Some(&admin), None).await.unwrap_or(status);
     let err = &status["last_error"];
     assert_eq!(err["file"], "people.toml", "{status}");
@@ -328,14 +367,17 @@ async fn a_config_change_is_picked_up_live_and_a_broken_one_is_refused(backend: 
 
     // Fixing the file clears the error.
     app.write_config("people.toml", &people);
-    assert!(eventually(WAIT, || {
-        let api = app.api.clone();
-        let admin = admin.clone();
-        async move {
-            let s: Value = api.call(reqwest::Method::GET, "/api/admin/config", Some(&admin), None).await.unwrap();
-            s["last_error"].is_null()
-        }
-    }).await);
+    assert!(
+        eventually(WAIT, || {
+            let api = app.api.clone();
+            let admin = admin.clone();
+            async move {
+                let s: Value = api.call(reqwest::Method::GET, "/api/admin/config", Some(&admin), None).await.unwrap();
+                s["last_error"].is_null()
+            }
+        })
+        .await
+    );
 }
 
 async fn sessions_end_when_everyone_has_left_and_are_recorded(backend: Backend) {
@@ -348,9 +390,13 @@ async fn sessions_end_when_everyone_has_left_and_are_recorded(backend: Backend) 
     expert.request(ClientMessage::Leave { id: None }).await.unwrap();
     device.drop_connection().await;
     // Grace is 1.5 s in tests: the room resets by itself.
-    assert!(eventually(Duration::from_secs(8), || async { room_state(&app, "saarijarvi-1").await["state"] == "idle" }).await);
+    assert!(
+        eventually(Duration::from_secs(8), || async { room_state(&app, "saarijarvi-1").await["state"] == "idle" })
+            .await
+    );
     let admin = app.login("admin").await;
-    let sessions: Value = app.api.call(reqwest::Method::GET, "/api/rooms/saarijarvi-1/sessions", Some(&admin), None).await.unwrap();
+    let sessions: Value =
+        app.api.call(reqwest::Method::GET, "/api/rooms/saarijarvi-1/sessions", Some(&admin), None).await.unwrap();
     let s = &sessions[0];
     assert_eq!(s["id"], session_id.as_str());
     assert_eq!(s["end_reason"], "everyone_left");
@@ -359,7 +405,11 @@ async fn sessions_end_when_everyone_has_left_and_are_recorded(backend: Backend) 
     assert!(parts.iter().all(|p| !p["left_at"].is_null()));
     let reasons: Vec<&str> = parts.iter().map(|p| p["leave_reason"].as_str().unwrap()).collect();
     assert!(reasons.contains(&"left") && reasons.contains(&"dropped"), "{reasons:?}");
-    let audit: Value = app.api.call(reqwest::Method::GET, &format!("/api/audit?session={session_id}"), Some(&admin), None).await.unwrap();
+    let audit: Value = app
+        .api
+        .call(reqwest::Method::GET, &format!("/api/audit?session={session_id}"), Some(&admin), None)
+        .await
+        .unwrap();
     let kinds: Vec<&str> = audit.as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["session_opened", "admitted", "admitted", "locked", "left", "left", "session_ended"]);
     // The room takes the next session.
@@ -375,10 +425,13 @@ async fn an_expert_ends_the_session_for_everyone(backend: Backend) {
     assert!(matches!(e, ClientError::Refused { code: ErrorCode::Forbidden, .. }));
     expert.request(ClientMessage::EndSession { id: None }).await.unwrap();
     for s in [&mut device, &mut expert] {
-        let reason = s.wait_for(WAIT, |m| match m {
-            ServerMessage::SessionEnded { reason, .. } => Some(reason.clone()),
-            _ => None,
-        }).await.unwrap();
+        let reason = s
+            .wait_for(WAIT, |m| match m {
+                ServerMessage::SessionEnded { reason, .. } => Some(reason.clone()),
+                _ => None,
+            })
+            .await
+            .unwrap();
         assert_eq!(reason, "ended");
     }
     assert_eq!(room_state(&app, "parainen-1").await["state"], "idle");
@@ -402,7 +455,8 @@ async fn signing_keys_rotate_and_old_tokens_stay_valid(backend: Backend) {
     // ... and new tokens name the new key.
     let header = token.split('.').next().unwrap();
     use base64::Engine;
-    let header: Value = serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
+    let header: Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
     assert_eq!(header["kid"], r["kid"]);
     let mut s = app.signal().await;
     s.join("kiiminki-1", &token).await.unwrap();
@@ -415,11 +469,19 @@ async fn signing_keys_rotate_and_old_tokens_stay_valid(backend: Backend) {
     let block_start = people[..start].rfind("[[person]]").unwrap();
     let block_end = people[start..].find("[[person]]").map(|i| start + i).unwrap_or(people.len());
     app.write_config("people.toml", &format!("{}{}", &people[..block_start], &people[block_end..]));
-    assert!(eventually(WAIT, || async {
-        app.api.call::<Value>(reqwest::Method::POST, "/api/refresh", Some(&old_access), None).await.is_err()
-    }).await, "a removed person cannot renew their token");
+    assert!(
+        eventually(WAIT, || async {
+            app.api.call::<Value>(reqwest::Method::POST, "/api/refresh", Some(&old_access), None).await.is_err()
+        })
+        .await,
+        "a removed person cannot renew their token"
+    );
     // Non-admins may not rotate.
-    let e = app.api.call::<Value>(reqwest::Method::POST, "/api/admin/rotate-keys", Some(&old_access), None).await.unwrap_err();
+    let e = app
+        .api
+        .call::<Value>(reqwest::Method::POST, "/api/admin/rotate-keys", Some(&old_access), None)
+        .await
+        .unwrap_err();
     assert!(matches!(e, ClientError::Api { status: 403, .. }));
 }
 
@@ -432,10 +494,13 @@ async fn shutdown_tells_connected_clients(backend: Backend) {
     let health = reqwest::get(format!("{}/healthz", app.api.base())).await.unwrap();
     assert_eq!(health.status(), 200);
     app.stop().await;
-    let m = device.wait_for(WAIT, |m| match m {
-        ServerMessage::Shutdown { reconnect_after_ms } => Some(*reconnect_after_ms),
-        _ => None,
-    }).await.unwrap();
+    let m = device
+        .wait_for(WAIT, |m| match m {
+            ServerMessage::Shutdown { reconnect_after_ms } => Some(*reconnect_after_ms),
+            _ => None,
+        })
+        .await
+        .unwrap();
     assert!(m > 0);
     assert!(device.closed_within(WAIT).await);
 }
@@ -494,7 +559,8 @@ async fn a_session_survives_a_server_restart_and_its_people_get_back_in(backend:
     }
     // The history says who left when the server stopped, and that they came back.
     let admin = app.login("admin").await;
-    let sessions: Value = app.api.call(reqwest::Method::GET, "/api/rooms/mikkeli-1/sessions", Some(&admin), None).await.unwrap();
+    let sessions: Value =
+        app.api.call(reqwest::Method::GET, "/api/rooms/mikkeli-1/sessions", Some(&admin), None).await.unwrap();
     let reasons: Vec<Option<&str>> =
         sessions[0]["participations"].as_array().unwrap().iter().map(|p| p["leave_reason"].as_str()).collect();
     assert_eq!(reasons, [Some("server_shutdown"), Some("server_shutdown"), None, None]);

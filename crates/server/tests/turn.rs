@@ -63,7 +63,8 @@ async fn everyone_who_joins_rooms_gets_turn_credentials_that_coturn_accepts() {
         let expiry: u64 = expiry.parse().expect("the expiry is unix seconds");
         assert!((before + 600..=unix_now() + 600).contains(&expiry), "{subject}: expiry {expiry}, now {before}");
 
-        let expected = base64::engine::general_purpose::STANDARD.encode(hmac_sha1(SECRET.as_bytes(), username.as_bytes()));
+        let expected =
+            base64::engine::general_purpose::STANDARD.encode(hmac_sha1(SECRET.as_bytes(), username.as_bytes()));
         assert_eq!(server["credential"], expected.as_str(), "{subject}: base64(HMAC-SHA1(secret, username))");
         let wrong = base64::engine::general_purpose::STANDARD.encode(hmac_sha1(b"another secret", username.as_bytes()));
         assert_ne!(server["credential"], wrong.as_str());
