@@ -3,10 +3,9 @@
 
 import { t } from './i18n.js';
 
-const SVG_NS = 'http://www.w3.org/2000/svg';
 
 export { h } from './dom.js';
-import { h } from './dom.js';
+import { h, svgIcon } from './dom.js';
 
 /** Decorative 20×20 icons (`aria-hidden`): every control also says what it does in words. */
 const ICONS = {
@@ -51,16 +50,7 @@ const ICONS = {
 };
 
 export function icon(name, className = 'icon') {
-  const svg = document.createElementNS(SVG_NS, 'svg');
-  svg.setAttribute('viewBox', '0 0 20 20');
-  svg.setAttribute('width', '20');
-  svg.setAttribute('height', '20');
-  svg.setAttribute('fill', 'currentColor');
-  svg.setAttribute('aria-hidden', 'true');
-  svg.setAttribute('focusable', 'false');
-  svg.setAttribute('class', className);
-  svg.innerHTML = ICONS[name] ?? '';
-  return svg;
+  return svgIcon(ICONS[name], 20, className);
 }
 
 /** Put an icon in front of a button's text (once). */

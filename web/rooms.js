@@ -12,7 +12,7 @@ import {
   stateLabel,
   t,
 } from './i18n.js';
-import { h } from './dom.js';
+import { h, svgIcon } from './dom.js';
 
 export const POLL_MS = 2000;
 
@@ -105,7 +105,6 @@ registerStrings({
 
 // ---- small DOM helpers -------------------------------------------------------------------------------------
 
-const SVG_NS = 'http://www.w3.org/2000/svg';
 
 
 /** Decorative icons: the state is always said in words next to them. */
@@ -124,16 +123,7 @@ const ICONS = {
 };
 
 function icon(name) {
-  const svg = document.createElementNS(SVG_NS, 'svg');
-  svg.setAttribute('viewBox', '0 0 16 16');
-  svg.setAttribute('width', '16');
-  svg.setAttribute('height', '16');
-  svg.setAttribute('fill', 'currentColor');
-  svg.setAttribute('aria-hidden', 'true');
-  svg.setAttribute('focusable', 'false');
-  svg.setAttribute('class', 'icon');
-  svg.innerHTML = ICONS[name] ?? '';
-  return svg;
+  return svgIcon(ICONS[name], 16);
 }
 
 // ---- what a room shows -------------------------------------------------------------------------------------

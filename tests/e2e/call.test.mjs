@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { DEMO_PASSWORD, DEVICE_CREDENTIAL, endSession, getRooms, login, openSession } from './lib/api.mjs';
 import { expectNoAxeViolations } from './lib/axe.mjs';
 import { launchBrowser, newPage } from './lib/browser.mjs';
+import { expectPlaying } from './lib/video.mjs';
 import { startServer } from './lib/server.mjs';
 
 const RESULTS = join(dirname(fileURLToPath(import.meta.url)), 'test-results');
@@ -104,30 +105,6 @@ async function waitForCallState(page, state, timeout = 15_000) {
   } catch {
     assert.fail(`${page.label} did not reach "${state}" within ${timeout} ms: it is "${await callState(page)}" (${await statusText(page)})`);
   }
-}
-
-/**
- * Wait until the video at `selector` plays: decoded frames of non-zero size, and the decoded-frame count
- * still rising. Returns its size.
- */
-async function expectPlaying(page, selector, { timeout = 15_000, what = selector } = {}) {
-  try {
-    await page.waitForFunction((sel) => document.querySelector(sel)?.videoWidth > 0, selector, { timeout, polling: 50 });
-  } catch {
-    assert.fail(`${page.label}: ${what} shows no picture within ${timeout} ms`);
-  }
-  const frames = () => page.$eval(selector, (v) => v.getVideoPlaybackQuality().totalVideoFrames);
-  const first = await frames();
-  try {
-    await page.waitForFunction(
-      ([sel, n]) => document.querySelector(sel).getVideoPlaybackQuality().totalVideoFrames >= n + 3,
-      [selector, first],
-      { timeout: 5000 },
-    );
-  } catch {
-    assert.fail(`${page.label}: ${what} is frozen at ${first} decoded frames`);
-  }
-  return page.$eval(selector, (v) => ({ width: v.videoWidth, height: v.videoHeight }));
 }
 
 /** The inbound-rtp statistics of the document track the expert receives. */

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 
 import { DEMO_PASSWORD, DEVICE_CREDENTIAL, login, openSession } from './lib/api.mjs';
 import { launchBrowser, newPage } from './lib/browser.mjs';
+import { expectPlaying } from './lib/video.mjs';
 import { startServer } from './lib/server.mjs';
 import { startTurn } from './lib/turn.mjs';
 
@@ -38,20 +39,6 @@ after(async () => {
   await server?.stop();
   await turn?.stop();
 });
-
-async function expectPlaying(page, selector, what) {
-  try {
-    await page.waitForFunction((sel) => document.querySelector(sel)?.videoWidth > 0, selector, { timeout: 20_000, polling: 50 });
-    const first = await page.$eval(selector, (v) => v.getVideoPlaybackQuality().totalVideoFrames);
-    await page.waitForFunction(
-      ([sel, n]) => document.querySelector(sel).getVideoPlaybackQuality().totalVideoFrames >= n + 3,
-      [selector, first],
-      { timeout: 5000 },
-    );
-  } catch {
-    assert.fail(`${page.label}: ${what} does not play`);
-  }
-}
 
 /** The selected candidate pair of the page's peer connection: both candidates' types and protocols. */
 function selectedPair(page) {
@@ -111,9 +98,10 @@ test('device and expert meet through coturn with relay-only ICE', { timeout: 90_
     await expert.waitForSelector(`#mine-list [data-join="${ROOM}"]`);
     await expert.click(`#mine-list [data-join="${ROOM}"]`);
 
-    await expectPlaying(device, '#remote-tiles .tile[data-role="expert"][data-source="camera"] video', "the expert's camera");
-    await expectPlaying(expert, '#side-tiles .tile[data-role="device"][data-source="camera"] video', "the customer's camera");
-    await expectPlaying(expert, '#document-video', 'the document');
+    const slow = { timeout: 20_000 };
+    await expectPlaying(device, '#remote-tiles .tile[data-role="expert"][data-source="camera"] video', { ...slow, what: "the expert's camera" });
+    await expectPlaying(expert, '#side-tiles .tile[data-role="device"][data-source="camera"] video', { ...slow, what: "the customer's camera" });
+    await expectPlaying(expert, '#document-video', { ...slow, what: 'the document' });
 
     for (const page of [device, expert]) {
       const pair = await selectedPair(page);

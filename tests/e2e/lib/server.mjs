@@ -13,6 +13,7 @@ import { cp, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { stopChild } from './process.mjs';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const VERBOSE = process.env.VAYLA_E2E_VERBOSE === '1';
@@ -137,14 +138,7 @@ export async function startServer({ roomsConfig, env = {}, startTimeoutMs = 30_0
     },
     /** Stop with SIGINT (as Ctrl-C), wait for the exit, remove the temporary files. Returns the exit status. */
     stop(timeoutMs = 15_000) {
-      stopped ??= (async () => {
-        if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
-        const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-        const status = await exited;
-        clearTimeout(timer);
-        await cleanup();
-        return status;
-      })();
+      stopped ??= stopChild(child, exited, { signal: 'SIGINT', timeoutMs, cleanup });
       return stopped;
     },
   };

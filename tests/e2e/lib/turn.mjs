@@ -12,6 +12,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { stopChild } from './process.mjs';
 
 export const TURNSERVER_PATH = process.env.TURNSERVER_PATH || '/usr/bin/turnserver';
 const VERBOSE = process.env.VAYLA_E2E_VERBOSE === '1';
@@ -132,14 +133,7 @@ export async function startTurn({ startTimeoutMs = 10_000 } = {}) {
       process.stderr.write(`\n--- ${title} (${logs.length} lines) ---\n${logs.join('\n')}\n--- end ---\n`);
     },
     stop(timeoutMs = 5000) {
-      stopped ??= (async () => {
-        if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-        const status = await exited;
-        clearTimeout(timer);
-        await cleanup();
-        return status;
-      })();
+      stopped ??= stopChild(child, exited, { signal: 'SIGTERM', timeoutMs, cleanup });
       return stopped;
     },
   };

@@ -204,14 +204,8 @@ impl World {
         proto: Protocol,
         addr: SocketAddr,
     ) -> usize {
-        let (mut client, offer, pending, sources) = self.new_client_on(name, id, tracks, proto, addr);
-        let answer = self.sfu.add_peer(self.now, room, id, &offer, &sources).expect("the SFU accepts the offer");
-        let answer = SdpAnswer::from_sdp_string(&answer).unwrap();
-        client.rtc.sdp_api().accept_answer(pending, answer).unwrap();
-        client.learn_payload_types();
-        self.clients.push(client);
-        self.settle();
-        self.clients.len() - 1
+        let (client, offer, pending, sources) = self.new_client_on(name, id, tracks, proto, addr);
+        self.admit(client, room, &offer, pending, &sources)
     }
 
     /// Like `join`, with a hook to tamper with the offer before the SFU sees it.
@@ -223,9 +217,21 @@ impl World {
         tracks: &[(MediaKind, Source)],
         tamper: impl FnOnce(String) -> String,
     ) -> usize {
-        let (mut client, offer, pending, sources) = self.new_client(name, id, tracks);
+        let (client, offer, pending, sources) = self.new_client(name, id, tracks);
         let sdp = tamper(offer);
-        let answer = self.sfu.add_peer(self.now, room, id, &sdp, &sources).expect("the SFU accepts the offer");
+        self.admit(client, room, &sdp, pending, &sources)
+    }
+
+    /// The SFU takes the client's offer; the client takes the answer and joins the network.
+    fn admit(
+        &mut self,
+        mut client: Client,
+        room: &str,
+        offer: &str,
+        pending: SdpPendingOffer,
+        sources: &[(String, Source)],
+    ) -> usize {
+        let answer = self.sfu.add_peer(self.now, room, client.id, offer, sources).expect("the SFU accepts the offer");
         let answer = SdpAnswer::from_sdp_string(&answer).unwrap();
         client.rtc.sdp_api().accept_answer(pending, answer).unwrap();
         client.learn_payload_types();
