@@ -365,24 +365,21 @@ impl Connection {
         }
         let claims = match self.app.auth.verify_room(&token) {
             Ok(c) => c,
-            Err(e) => {
-                self.app.metrics.refused(e.code());
-                return self.error(id, e.code(), e.to_string()).await;
-            }
+            Err(e) => return self.refuse(id, &room, None, e.code(), e.to_string()).await,
         };
         let Ok(room_id) = RoomId::new(room.as_str()) else {
-            return self.error(id, ErrorCode::UnknownRoom, "no such room").await;
+            return self.refuse(id, &room, Some(&claims), ErrorCode::UnknownRoom, "no such room".into()).await;
         };
         if claims.room != room_id.as_str() {
-            self.app.metrics.refused(ErrorCode::WrongRoom);
-            return self.error(id, ErrorCode::WrongRoom, "the token is for another room").await;
+            let why = "the token is for another room".to_string();
+            return self.refuse(id, &room, Some(&claims), ErrorCode::WrongRoom, why).await;
         }
         let Some(handle) = self.app.rooms.borrow().get(&room_id).cloned() else {
-            return self.error(id, ErrorCode::UnknownRoom, "no such room").await;
+            return self.refuse(id, &room, Some(&claims), ErrorCode::UnknownRoom, "no such room".into()).await;
         };
         let Some(who) = self.identity(&claims.sub, claims.role) else {
-            self.app.metrics.refused(ErrorCode::Forbidden);
-            return self.error(id, ErrorCode::Forbidden, "the token's subject is no longer in the rooms-config").await;
+            let why = "the token's subject is no longer in the rooms-config".to_string();
+            return self.refuse(id, &room, Some(&claims), ErrorCode::Forbidden, why).await;
         };
         let link = ConnLink { conn: self.conn, out: self.out_tx.clone(), kill: self.kill_tx.clone() };
         match handle.join(link, who, id.clone()).await {
@@ -393,6 +390,34 @@ impl Connection {
             Ok(Err(e)) => self.error(id, room_error_code(&e), e.to_string()).await,
             Err(gone) => self.error(id, ErrorCode::UnknownRoom, gone.to_string()).await,
         }
+    }
+
+    /// Refuse a join before it reaches the room (the room audits its own refusals): count it, write it to the
+    /// audit log — with the token's subject when the token could be read — and answer the client.
+    async fn refuse(
+        &mut self,
+        id: Option<String>,
+        room: &str,
+        claims: Option<&crate::auth::RoomClaims>,
+        code: ErrorCode,
+        message: String,
+    ) -> Flow {
+        self.app.metrics.refused(code);
+        let entry = vayla_store::AuditEntry {
+            at: crate::now_ms() as i64,
+            kind: "refused".into(),
+            // Only a valid room address is recorded: the field is the client's free text otherwise.
+            room: RoomId::new(room).ok().map(|r| r.to_string()),
+            session: None,
+            subject: claims.map(|c| c.sub.clone()),
+            role: claims.map(|c| c.role.to_string()),
+            seat: None,
+            detail: code.as_str().into(),
+        };
+        if let Err(e) = self.app.store.append_audit(&entry).await {
+            tracing::error!(conn = %self.conn, error = %e, "could not append a refusal to the audit log");
+        }
+        self.error(id, code, message).await
     }
 
     /// The joining subject as the current rooms-config knows them.
