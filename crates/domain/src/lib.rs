@@ -3,6 +3,7 @@
 //! Nothing here does IO, reads a clock or spawns a task: time comes in as [`Millis`] arguments, and every
 //! rule is a plain function or a state machine that returns what should happen as data ([`room::Effect`]).
 
+pub mod calendar;
 pub mod ids;
 pub mod room;
 
