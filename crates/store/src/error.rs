@@ -1,6 +1,7 @@
 //! The one error type of the store. Database errors are wrapped, not flattened to strings, so callers
 //! can still inspect them; the variants that carry meaning for the server (`NotFound`, `Conflict`,
-//! `SessionEnded`) are separated out so it never has to parse database messages.
+//! `SessionEnded`, `ResourceBusy`, `AppointmentClosed`) are separated out so it never has to parse
+//! database messages.
 
 use std::path::PathBuf;
 
@@ -45,6 +46,16 @@ pub enum StoreError {
     /// The session exists but has ended, so nothing more can be recorded in it (joins, seats, locks).
     #[error("session {0} has already ended")]
     SessionEnded(String),
+
+    /// The resource (`kind` "device", "expert" or "interpreter") already has an active reservation overlapping
+    /// the requested time. Nothing of the refused booking, reschedule or reservation was written.
+    #[error("{kind} {resource} is already reserved for an overlapping time")]
+    ResourceBusy { kind: &'static str, resource: String },
+
+    /// The appointment exists but is no longer booked (`status` is "cancelled", "no_show" or "completed"), so
+    /// it cannot be rescheduled, cancelled, marked or given resources any more.
+    #[error("appointment {id} is {status}, no longer booked")]
+    AppointmentClosed { id: String, status: String },
 }
 
 impl StoreError {

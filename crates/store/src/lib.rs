@@ -3,7 +3,9 @@
 //! - a mirror of the rooms-config directory (agencies, service points, devices, people) — see `directory`,
 //! - sessions in rooms with their seats, participations and lock changes — see `sessions`,
 //! - the append-only audit log of admissions, refusals, locks and session events — see `audit`,
-//! - the rotated JWT signing keys shared by all nodes — see `keys`.
+//! - the rotated JWT signing keys shared by all nodes — see `keys`,
+//! - appointments and the device / expert / interpreter time they reserve, never double-booked — see
+//!   `appointments`.
 //!
 //! Everything goes through sqlx's `Any` driver with runtime-bound queries, so one set of SQL statements
 //! serves both backends. That is why the schema sticks to TEXT, 64-bit integers and BLOB/BYTEA, times
@@ -13,6 +15,7 @@
 //! Ids are plain strings at this boundary: the server validates them with `vayla-domain` before they
 //! get here, and the store must be able to read back whatever an older version wrote.
 
+mod appointments;
 mod audit;
 mod dburl;
 mod directory;
@@ -21,6 +24,10 @@ mod keys;
 mod sessions;
 mod testing;
 
+pub use appointments::{
+    AppointmentRecord, AppointmentStatus, BusyInterval, InterpreterNeed, NewAppointment, NewReservation, Reschedule,
+    ReservationRecord, ResourceKind, SpecialNeeds,
+};
 pub use audit::{AuditEntry, AuditQuery};
 pub use dburl::redact as redact_url;
 pub use directory::{AgencyRecord, DeviceRecord, DirectorySnapshot, PersonRecord, ServicePointRecord};
