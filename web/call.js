@@ -40,28 +40,36 @@ export const CAPTURE = {
 };
 
 /**
- * How each source is sent. Under bandwidth pressure the camera yields first (low priority, may lose
- * resolution); the document keeps its resolution and gives up frame rate instead.
+ * How each source is sent. Under bandwidth pressure the camera yields first: it is sent in three simulcast
+ * layers (quarter, half and full resolution) and the server forwards each receiver the layer its link can carry,
+ * pausing the camera before anything else. The document is one full-resolution encoding that gives up frame rate,
+ * never resolution.
  */
 export const SENDING = {
   microphone: {
-    encoding: { maxBitrate: 64_000, priority: 'high', networkPriority: 'high' },
+    encodings: [{ maxBitrate: 64_000, priority: 'high', networkPriority: 'high' }],
   },
   camera: {
     contentHint: 'motion',
     degradationPreference: 'balanced',
-    encoding: { maxBitrate: 1_000_000, maxFramerate: 15, priority: 'low', networkPriority: 'low' },
+    encodings: [
+      { rid: 'q', scaleResolutionDownBy: 4, maxBitrate: 150_000, maxFramerate: 15, priority: 'low', networkPriority: 'low' },
+      { rid: 'h', scaleResolutionDownBy: 2, maxBitrate: 450_000, maxFramerate: 15, priority: 'low', networkPriority: 'low' },
+      { rid: 'f', scaleResolutionDownBy: 1, maxBitrate: 1_000_000, maxFramerate: 15, priority: 'low', networkPriority: 'low' },
+    ],
   },
   document: {
     contentHint: 'detail',
     degradationPreference: 'maintain-resolution',
-    encoding: {
-      maxBitrate: 1_500_000,
-      maxFramerate: 10,
-      scaleResolutionDownBy: 1,
-      priority: 'high',
-      networkPriority: 'high',
-    },
+    encodings: [
+      {
+        maxBitrate: 1_500_000,
+        maxFramerate: 10,
+        scaleResolutionDownBy: 1,
+        priority: 'high',
+        networkPriority: 'high',
+      },
+    ],
   },
 };
 
@@ -619,7 +627,8 @@ export class Call extends EventTarget {
       if (!track) continue;
       const spec = SENDING[source];
       if (spec.contentHint && track.kind === 'video') track.contentHint = spec.contentHint;
-      const transceiver = pc.addTransceiver(track, { direction: 'sendonly', sendEncodings: [{ ...spec.encoding }] });
+      const sendEncodings = spec.encodings.map((encoding) => ({ ...encoding }));
+      const transceiver = pc.addTransceiver(track, { direction: 'sendonly', sendEncodings });
       this.senders[source] = transceiver.sender;
       published.push({ source, transceiver });
     }
@@ -673,9 +682,12 @@ export class Call extends EventTarget {
       try {
         const params = sender.getParameters();
         if (spec.degradationPreference) params.degradationPreference = spec.degradationPreference;
-        params.encodings = (params.encodings?.length ? params.encodings : [{}]).map((enc, i) =>
-          i === 0 ? { ...enc, ...spec.encoding } : enc,
-        );
+        // Encodings keep their order; the browser may have dropped simulcast layers it cannot send.
+        params.encodings = (params.encodings?.length ? params.encodings : [{}]).map((enc, i) => {
+          const wanted = spec.encodings.find((e) => e.rid !== undefined && e.rid === enc.rid) ?? spec.encodings[i];
+          const { rid: _rid, ...settable } = wanted ?? {};
+          return { ...enc, ...settable };
+        });
         await sender.setParameters(params);
       } catch (e) {
         // Older browsers lack some fields (degradationPreference): keep what the transceiver was given.

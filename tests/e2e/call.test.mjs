@@ -284,20 +284,35 @@ callTest('device and expert meet in the locked room: cameras both ways, the docu
       Object.entries(call.senders).map(([source, sender]) => {
         const p = sender.getParameters();
         const e = p.encodings[0];
-        return [source, { hint: sender.track?.contentHint, degradation: p.degradationPreference, maxBitrate: e.maxBitrate, priority: e.priority, networkPriority: e.networkPriority }];
+        const layers = p.encodings.map((x) => ({ rid: x.rid, maxBitrate: x.maxBitrate, scale: x.scaleResolutionDownBy }));
+        return [source, { hint: sender.track?.contentHint, degradation: p.degradationPreference, maxBitrate: e.maxBitrate, priority: e.priority, networkPriority: e.networkPriority, layers }];
       }),
     );
   });
-  assert.deepEqual(senders.document, {
+  const { layers: documentLayers, ...documentSender } = senders.document;
+  assert.deepEqual(documentSender, {
     hint: 'detail',
     degradation: 'maintain-resolution',
     maxBitrate: 1_500_000,
     priority: 'high',
     networkPriority: 'high',
   });
+  assert.equal(documentLayers.length, 1, 'the document is one full-resolution encoding');
+  // The camera goes out in three simulcast layers; the server forwards each receiver one of them.
   assert.equal(senders.camera.hint, 'motion');
-  assert.equal(senders.camera.maxBitrate, 1_000_000);
+  assert.deepEqual(senders.camera.layers, [
+    { rid: 'q', maxBitrate: 150_000, scale: 4 },
+    { rid: 'h', maxBitrate: 450_000, scale: 2 },
+    { rid: 'f', maxBitrate: 1_000_000, scale: 1 },
+  ]);
   assert.equal(senders.camera.priority, 'low');
+  const cameraLayersSent = await device.evaluate(async () => {
+    const sender = window.vaylaDebug.call.senders.camera;
+    const report = await sender.getStats();
+    return [...report.values()].filter((s) => s.type === 'outbound-rtp' && s.rid && s.bytesSent > 0).map((s) => s.rid).sort();
+  });
+  assert.ok(cameraLayersSent.length >= 2, `the camera's simulcast layers are sent: ${cameraLayersSent}`);
+  measured.cameras.layersSent = cameraLayersSent;
   assert.ok(senders.microphone, 'the microphone is sent');
 
   // The access token is renewed over POST /api/refresh (the call reconnects with it in the network-cut test).

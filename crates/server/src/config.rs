@@ -34,6 +34,9 @@ pub struct Config {
     pub media_tcp_bind: Option<SocketAddr>,
     /// Simultaneous ICE-TCP connections; more are closed as soon as they are accepted.
     pub media_tcp_max_connections: usize,
+    /// Downlink bandwidth estimation: the estimate each subscriber starts with, in kbit/s; 0 turns estimation
+    /// off (every subscriber then gets every track at its best simulcast layer).
+    pub media_initial_estimate_kbps: u64,
     /// How often the rooms-config directory is checked for changes.
     pub reload_interval_ms: u64,
     /// How long an empty session waits for someone to come back before it ends.
@@ -78,6 +81,7 @@ impl Default for Config {
             media_tcp: true,
             media_tcp_bind: None,
             media_tcp_max_connections: 1_024,
+            media_initial_estimate_kbps: vayla_sfu::DEFAULT_INITIAL_ESTIMATE / 1000,
             reload_interval_ms: 1_000,
             grace_ms: 60_000,
             access_token_ttl_s: 15 * 60,
@@ -131,11 +135,12 @@ pub enum ConfigError {
 }
 
 /// Environment variables read by [`Config::load`], with the field each sets.
-pub const ENV_VARS: [(&str, &str); 14] = [
+pub const ENV_VARS: [(&str, &str); 15] = [
     ("VAYLA_MEDIA_BIND", "media_bind"),
     ("VAYLA_MEDIA_PUBLIC_IP", "media_public_ip"),
     ("VAYLA_MEDIA_TCP", "media_tcp"),
     ("VAYLA_MEDIA_TCP_BIND", "media_tcp_bind"),
+    ("VAYLA_MEDIA_INITIAL_ESTIMATE_KBPS", "media_initial_estimate_kbps"),
     ("VAYLA_LISTEN", "listen"),
     ("VAYLA_DATA_DIR", "data_dir"),
     ("DATABASE_URL", "database_url"),
@@ -175,6 +180,9 @@ impl Config {
                     config.media_tcp = parse_bool(&value).ok_or_else(|| bad("expected true or false".into()))?
                 }
                 "VAYLA_MEDIA_TCP_BIND" => config.media_tcp_bind = Some(value.parse().map_err(|e| bad(format!("{e}")))?),
+                "VAYLA_MEDIA_INITIAL_ESTIMATE_KBPS" => {
+                    config.media_initial_estimate_kbps = value.parse().map_err(|e| bad(format!("{e}")))?
+                }
                 "VAYLA_GRACE_MS" => config.grace_ms = value.parse().map_err(|e| bad(format!("{e}")))?,
                 "VAYLA_RELOAD_INTERVAL_MS" => {
                     config.reload_interval_ms = value.parse().map_err(|e| bad(format!("{e}")))?

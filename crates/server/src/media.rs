@@ -132,6 +132,8 @@ pub struct MediaSettings {
     pub tcp_bind: Option<SocketAddr>,
     /// Simultaneous ICE-TCP connections.
     pub tcp_max_connections: usize,
+    /// Each subscriber's starting downlink estimate in bit/s; `None`: no bandwidth estimation.
+    pub initial_estimate: Option<u64>,
 }
 
 impl MediaSettings {
@@ -141,6 +143,7 @@ impl MediaSettings {
             public_ip: config.media_public_ip,
             tcp_bind: config.media_tcp_bind(),
             tcp_max_connections: config.media_tcp_max_connections,
+            initial_estimate: Some(config.media_initial_estimate_kbps * 1000).filter(|&b| b > 0),
         }
     }
 }
@@ -181,7 +184,8 @@ pub async fn start(
     let tcp_address = tcp.as_ref().map(|t| t.0.address);
     let (tcp, tcp_frames) = tcp.unzip();
     let (tx, rx) = mpsc::channel(4096);
-    let config = SfuConfig::new(candidates);
+    let mut config = SfuConfig::new(candidates);
+    config.initial_estimate = settings.initial_estimate;
     let media = MediaLoop {
         sfu: Sfu::new(config, Instant::now()),
         socket,
@@ -350,6 +354,7 @@ impl MediaLoop {
         m.sfu_dropped_unroutable.store(s.dropped_unroutable, Relaxed);
         m.sfu_dropped_malformed.store(s.dropped_malformed, Relaxed);
         m.sfu_keyframe_requests.store(s.keyframe_requests_sent, Relaxed);
+        m.sfu_layer_switches.store(s.layer_switches, Relaxed);
         m.udp_send_dropped.store(self.udp_dropped, Relaxed);
     }
 

@@ -47,6 +47,7 @@ pub struct Metrics {
     pub sfu_dropped_unroutable: AtomicU64,
     pub sfu_dropped_malformed: AtomicU64,
     pub sfu_keyframe_requests: AtomicU64,
+    pub sfu_layer_switches: AtomicU64,
     /// UDP datagrams the media socket's send buffer would not take.
     pub udp_send_dropped: AtomicU64,
 }
@@ -131,6 +132,11 @@ impl Metrics {
                 &self.sfu_dropped_malformed,
             ),
             ("vayla_sfu_keyframe_requests_total", "Keyframe requests sent to publishers.", &self.sfu_keyframe_requests),
+            (
+                "vayla_sfu_layer_switches_total",
+                "Subscribers switched between simulcast layers.",
+                &self.sfu_layer_switches,
+            ),
             (
                 "vayla_media_udp_send_dropped_total",
                 "UDP datagrams the send buffer would not take.",

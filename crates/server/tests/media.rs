@@ -65,7 +65,9 @@ fn frames(p: &Participant, from: &Participant, source: MediaSource) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn device_and_expert_exchange_audio_camera_and_document() {
-    let app = spawn_app(Backend::Sqlite).await;
+    // These checks count every frame: bandwidth estimation stays off so that a dip of the estimate on a loaded
+    // test machine cannot pause the camera (`crates/sfu/tests/bandwidth.rs` covers estimation and pausing).
+    let app = spawn_app_with(Backend::Sqlite, |c| c.media_initial_estimate_kbps = 0).await;
     app.open("mikkeli-2", &[("expert", "kela-anna")]).await;
     let mut device = enter(&app, "mikkeli-2", "mikkeli-2", &DEVICE).await;
     let mut expert = enter(&app, "kela-anna", "mikkeli-2", &PERSON).await;
@@ -235,7 +237,9 @@ async fn closed_by_server(stream: &mut tokio::net::TcpStream, wait: Duration) ->
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_on_the_tcp_port_closes_only_that_connection() {
-    let app = spawn_app(Backend::Sqlite).await;
+    // These checks count every frame: bandwidth estimation stays off so that a dip of the estimate on a loaded
+    // test machine cannot pause the camera (`crates/sfu/tests/bandwidth.rs` covers estimation and pausing).
+    let app = spawn_app_with(Backend::Sqlite, |c| c.media_initial_estimate_kbps = 0).await;
     let tcp = app.server().media_tcp_address.unwrap();
     app.open("mikkeli-2", &[("expert", "kela-anna")]).await;
     let mut device = enter_over(&app, "mikkeli-2", "mikkeli-2", &DEVICE, Transport::Tcp).await;

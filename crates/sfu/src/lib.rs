@@ -38,15 +38,25 @@
 //!   (VP8 and H.264 are read; other codecs are not held back); while it waits, the request is repeated, throttled.
 //! * The SFU is the offerer after a peer's first offer; one offer per peer is in flight, later changes queue.
 //! * A peer whose `Rtc` errs (or panics) is removed alone, with [`SfuEvent::Failed`]; the others go on.
+//! * Simulcast: a publisher may send a video track in several encodings (`a=simulcast`, one rid each). The SFU
+//!   measures each layer's bitrate and forwards one layer per subscriber, switching only at a keyframe of the new
+//!   layer (asked for when the switch is decided), so the picture never breaks.
+//! * Downlink bandwidth: each subscriber's `Rtc` estimates its downlink from transport-wide congestion control
+//!   feedback ([`SfuConfig::initial_estimate`]). Every second, and whenever the estimate moves, the downlink is
+//!   shared out (`alloc`): audio and the document camera always go at their best; face cameras take what is left,
+//!   stepping down a layer, and pausing when even the lowest does not fit. Camera video yields first.
+//! * Loss: video is sent NACK-able; str0m keeps each subscriber's send history and answers NACKs with RTX, and
+//!   asks publishers for what the SFU missed itself. Recovered packets are forwarded in their place in sequence.
 //!
 //! # Not yet
 //!
-//! No simulcast (one encoding per track is forwarded as is), no bandwidth estimation (every subscriber gets
-//! everything), no TURN (ICE-TCP to the server's passive candidate is the fallback where UDP is blocked). A
-//! relayed FIR is sent to the publisher as a PLI.
+//! No TURN here (ICE-TCP to the server's passive candidate is the fallback where UDP is blocked; the server hands
+//! out credentials for an external relay). A relayed FIR is sent to the publisher as a PLI. Temporal layers (SVC)
+//! are forwarded as they come.
 //!
 //! [str0m]: https://docs.rs/str0m
 
+mod alloc;
 mod keyframe;
 mod peer;
 mod rewrite;
@@ -58,4 +68,6 @@ mod types;
 
 pub use sfu::Sfu;
 pub use str0m::net::Protocol;
-pub use types::{Kind, PeerId, SfuConfig, SfuError, SfuEvent, SfuOutput, SfuStats, Source, TrackInfo};
+pub use types::{
+    Kind, PeerId, SfuConfig, SfuError, SfuEvent, SfuOutput, SfuStats, Source, TrackInfo, DEFAULT_INITIAL_ESTIMATE,
+};

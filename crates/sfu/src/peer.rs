@@ -8,10 +8,10 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use str0m::change::SdpPendingOffer;
-use str0m::media::Mid;
+use str0m::media::{Mid, Rid};
 use str0m::net::Protocol;
 use str0m::rtp::Ssrc;
 use str0m::{Event, IceConnectionState, Input, Output, Rtc};
@@ -29,6 +29,16 @@ pub(crate) type Route = (Protocol, SocketAddr);
 
 /// How many remote addresses a peer may be reached from at once (ICE may try a few before nominating one).
 const MAX_ADDRS: usize = 8;
+
+/// How many near timeouts one drain hands the `Rtc` (see [`Peer::drain`]). Bounded so a misbehaving pacer cannot
+/// spin the caller's thread; what is left goes out at the caller's next wake-up.
+const MAX_ROUNDS: usize = 256;
+
+/// How far ahead of the caller's time a drain may move a peer's clock to let its pacer release the next packet.
+const PACE_SLACK: Duration = Duration::from_millis(1);
+
+/// The earliest next wake-up after a timeout that produced nothing.
+const MIN_WAKE: Duration = Duration::from_millis(1);
 
 /// Work the SFU still has to do after touching peers, shared by all of them.
 pub(crate) struct Io {
@@ -112,6 +122,8 @@ pub(crate) struct Peer {
     pub(crate) connect_deadline: Option<Instant>,
     /// The `Rtc`'s own next timeout.
     pub(crate) rtc_timeout: Option<Instant>,
+    /// The latest time handed to the `Rtc`; may run a little ahead of the caller's (see [`Peer::drain`]).
+    pub(crate) rtc_now: Instant,
     /// The deadline under which the peer sits in `Io::timers`.
     pub(crate) scheduled: Option<Instant>,
     pub(crate) dirty: bool,
@@ -122,8 +134,15 @@ pub(crate) struct Peer {
     pub(crate) sources: Vec<(Mid, Source)>,
     /// Mids of the tracks this peer publishes, in the order they appeared.
     pub(crate) published: Vec<Mid>,
-    /// Which published mid an incoming SSRC belongs to (RTP packets carry the mid only until acknowledged).
-    pub(crate) ssrc_mids: Vec<(Ssrc, Mid)>,
+    /// Which published mid and simulcast rid an incoming SSRC belongs to (RTP packets carry them only until
+    /// acknowledged).
+    pub(crate) ssrc_mids: Vec<(Ssrc, Mid, Option<Rid>)>,
+    /// The latest estimate of this peer's downlink, in bits per second (none without an estimator).
+    pub(crate) estimate: Option<u64>,
+    /// The estimate the current allocation was made with.
+    pub(crate) allocated_for: Option<u64>,
+    /// When the downlink allocation is due again: layer bitrates drift, and layers start and stop.
+    pub(crate) next_allocation: Instant,
     /// What this peer receives, in the order it was offered.
     pub(crate) outgoing: Vec<OutTrack>,
     pub(crate) negotiation: Negotiation,
@@ -143,7 +162,14 @@ pub(crate) fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
 }
 
 impl Peer {
-    pub(crate) fn new(id: PeerId, room: String, rtc: Rtc, ufrag: String, connect_deadline: Instant) -> Self {
+    pub(crate) fn new(
+        id: PeerId,
+        room: String,
+        rtc: Rtc,
+        ufrag: String,
+        now: Instant,
+        connect_deadline: Instant,
+    ) -> Self {
         Peer {
             id,
             room,
@@ -153,6 +179,7 @@ impl Peer {
             connected: false,
             connect_deadline: Some(connect_deadline),
             rtc_timeout: None,
+            rtc_now: now,
             scheduled: None,
             dirty: false,
             unsent: false,
@@ -160,6 +187,9 @@ impl Peer {
             sources: Vec::new(),
             published: Vec::new(),
             ssrc_mids: Vec::new(),
+            estimate: None,
+            allocated_for: None,
+            next_allocation: connect_deadline,
             outgoing: Vec::new(),
             negotiation: Negotiation::default(),
         }
@@ -215,8 +245,22 @@ impl Peer {
         self.outgoing.iter().find(|o| o.mid == mid)
     }
 
+    /// The time to hand this peer's `Rtc`: the caller's time, or the time the drain already advanced it to (see
+    /// [`Peer::drain`]) — its clock must never go back.
+    pub(crate) fn clock(&mut self, now: Instant) -> Instant {
+        self.rtc_now = self.rtc_now.max(now);
+        self.rtc_now
+    }
+
     /// Polls the `Rtc` until it has nothing more: datagrams go to the caller's queue, the events the SFU cares
     /// about to the event queue, and the next timeout into the timer set.
+    ///
+    /// With bandwidth estimation on, str0m's pacer releases one packet per timeout and then asks for the next a
+    /// microsecond later. Going round the caller's loop for each would cost a wake-up per packet, so the drain
+    /// hands the `Rtc` those near timeouts itself (moving its clock at most [`PACE_SLACK`] ahead of the caller's)
+    /// while they keep producing output. When a timeout produced nothing, the next wake-up is at least
+    /// [`MIN_WAKE`] away: some of str0m's timers ask for "now" again until real time has passed (the delay-based
+    /// estimator on a link with no round-trip time yet), and answering them at once would spin.
     pub(crate) fn drain(&mut self, io: &mut Io) {
         self.dirty = false;
         if self.failed {
@@ -226,31 +270,48 @@ impl Peer {
             // A written RTP packet is only stamped and released to the pacer by a timeout; giving it one now
             // sends it in this call instead of after a round through the caller's loop.
             self.unsent = false;
-            let now = io.now;
+            let now = self.clock(io.now);
             match guarded(|| self.rtc.handle_input(Input::Timeout(now))) {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => return self.fail(io, format!("rtc error: {e}")),
                 Err(panic) => return self.fail(io, panic),
             }
         }
+        let mut rounds = 0;
+        let mut produced = true;
         loop {
             match guarded(|| self.rtc.poll_output()) {
-                Ok(Ok(Output::Transmit(t))) => io.out.push_back((
-                    Some(self.id),
-                    SfuOutput::Transmit {
-                        proto: t.proto,
-                        source: t.source,
-                        destination: t.destination,
-                        contents: t.contents.into(),
-                    },
-                )),
+                Ok(Ok(Output::Transmit(t))) => {
+                    produced = true;
+                    io.out.push_back((
+                        Some(self.id),
+                        SfuOutput::Transmit {
+                            proto: t.proto,
+                            source: t.source,
+                            destination: t.destination,
+                            contents: t.contents.into(),
+                        },
+                    ))
+                }
                 Ok(Ok(Output::Event(e))) => {
+                    produced = true;
                     if is_relevant(&e) {
                         io.events.push_back((self.id, e));
                     }
                 }
+                Ok(Ok(Output::Timeout(t))) if produced && t <= io.now + PACE_SLACK && rounds < MAX_ROUNDS => {
+                    rounds += 1;
+                    produced = false;
+                    let at = self.clock(t);
+                    match guarded(|| self.rtc.handle_input(Input::Timeout(at))) {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => return self.fail(io, format!("rtc error: {e}")),
+                        Err(panic) => return self.fail(io, panic),
+                    }
+                }
                 Ok(Ok(Output::Timeout(t))) => {
-                    self.rtc_timeout = Some(t);
+                    let floor = if produced { self.rtc_now } else { self.rtc_now + MIN_WAKE };
+                    self.rtc_timeout = Some(t.max(floor));
                     self.schedule(&mut io.timers);
                     return;
                 }
@@ -283,6 +344,7 @@ fn is_relevant(e: &Event) -> bool {
             | Event::MediaAdded(_)
             | Event::RtpPacket(_)
             | Event::KeyframeRequest(_)
+            | Event::EgressBitrateEstimate(_)
             | Event::Closed
     )
 }

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use str0m::bwe::{Bitrate, BweKind};
 use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::media::{Direction, KeyframeRequest, KeyframeRequestKind, MediaAdded, Mid};
 use str0m::net::{Protocol, Receive, TcpType};
@@ -17,6 +18,7 @@ use str0m::rtp::{RtpPacket, RtpWrite};
 use str0m::{Candidate, Event, IceCreds, Input, Rtc};
 use tracing::{debug, info, warn};
 
+use crate::alloc::{self, Demand};
 use crate::keyframe;
 use crate::peer::{guarded, InFlight, Io, OutState, OutTrack, Peer, Route, TrackKey};
 use crate::stun;
@@ -31,6 +33,13 @@ const MAX_SSRCS: usize = 32;
 
 /// How long the caller may sleep when no peer needs time.
 const IDLE_WAKE: Duration = Duration::from_secs(60);
+
+/// How often a subscriber's downlink is shared out again without a new estimate: the layers' bitrates drift,
+/// and publishers start and stop layers.
+const ALLOCATION_INTERVAL: Duration = Duration::from_secs(1);
+
+/// A change of the estimate by more than this share re-allocates at once.
+const ESTIMATE_CHANGE: f64 = 0.15;
 
 /// The selective forwarding unit. See the crate docs for how to drive it.
 pub struct Sfu {
@@ -104,7 +113,11 @@ impl Sfu {
 
         let creds = self.unique_ice_credentials();
         let ufrag = creds.ufrag.clone();
-        let mut rtc = Rtc::builder().set_rtp_mode(true).set_ice_lite(true).set_local_ice_credentials(creds).build(now);
+        let mut builder = Rtc::builder().set_rtp_mode(true).set_ice_lite(true).set_local_ice_credentials(creds);
+        if let Some(initial) = self.config.initial_estimate {
+            builder = builder.enable_bwe(Some(Bitrate::bps(initial)));
+        }
+        let mut rtc = builder.build(now);
         for candidate in &self.candidates {
             rtc.add_local_candidate(candidate.clone());
         }
@@ -123,7 +136,7 @@ impl Sfu {
         }
 
         info!(peer, room, "peer joins");
-        let mut p = Peer::new(peer, room.to_string(), rtc, ufrag.clone(), now + CONNECT_TIMEOUT);
+        let mut p = Peer::new(peer, room.to_string(), rtc, ufrag.clone(), now, now + CONNECT_TIMEOUT);
         p.sources = mapped;
         // Everything the room already publishes, in joining and publishing order.
         let members = self.rooms.entry(room.to_string()).or_default();
@@ -164,8 +177,7 @@ impl Sfu {
             return Err(SfuError::Negotiation(reason));
         }
 
-        let connected = p.connected;
-        let mut keyframes = Vec::new();
+        let mut fresh = Vec::new();
         for mid in in_flight.added {
             let Some(o) = p.outgoing.iter_mut().find(|o| o.mid == mid) else {
                 continue;
@@ -174,10 +186,9 @@ impl Sfu {
                 OutState::Offered => {
                     o.state = OutState::Active;
                     if let Some(track) = self.tracks.get_mut(&o.track) {
-                        track.subscribers.push(Subscription::new(peer, mid));
-                        if connected && o.kind == Kind::Video {
-                            keyframes.push(o.track);
-                        }
+                        let best = track.layers.len().checked_sub(1);
+                        track.subscribers.push(Subscription::new(peer, mid, best));
+                        fresh.push(o.track);
                     }
                 }
                 OutState::Orphaned => {
@@ -196,10 +207,9 @@ impl Sfu {
             }
         }
         p.want_negotiation(&mut self.io);
-        // A subscriber that can already receive must see a picture at once, not at the next periodic keyframe.
-        for key in keyframes {
-            self.request_keyframe(key, false);
-        }
+        // The new tracks get their share of the downlink, and a subscriber that can already receive must see a
+        // picture at once, not at the next periodic keyframe.
+        self.allocate_downlink(peer, &fresh);
         self.run();
         Ok(())
     }
@@ -269,7 +279,7 @@ impl Sfu {
             self.stats.dropped_malformed += 1;
             return;
         };
-        let input = Input::Receive(now, receive);
+        let input = Input::Receive(p.clock(now), receive);
         // For STUN this checks the message integrity with the peer's password: only then is the address trusted.
         if !p.rtc.accepts(&input) {
             self.stats.dropped_unroutable += 1;
@@ -299,6 +309,7 @@ impl Sfu {
         let now = self.io.now;
         let mut due = std::mem::take(&mut self.due);
         self.io.timers.take_due(now, &mut due);
+        let mut reallocate = Vec::new();
         for id in due.drain(..) {
             let Some(p) = self.peers.get_mut(&id) else {
                 continue;
@@ -312,14 +323,22 @@ impl Sfu {
                 continue;
             }
             p.flush(&mut self.io);
-            match guarded(|| p.rtc.handle_input(Input::Timeout(now))) {
+            let at = p.clock(now);
+            match guarded(|| p.rtc.handle_input(Input::Timeout(at))) {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => p.fail(&mut self.io, format!("rtc error: {e}")),
                 Err(panic) => p.fail(&mut self.io, panic),
             }
             p.mark_dirty(&mut self.io);
+            if p.connected && p.next_allocation <= now && !p.outgoing.is_empty() {
+                reallocate.push(id);
+            }
         }
         self.due = due;
+        self.run();
+        for id in reallocate {
+            self.allocate_downlink(id, &[]);
+        }
         self.run();
     }
 
@@ -401,14 +420,17 @@ impl Sfu {
                 p.connect_deadline = None;
                 p.schedule(&mut self.io.timers);
                 self.io.out.push_back((Some(id), SfuOutput::Event(SfuEvent::Connected { peer: id })));
-                let video: Vec<TrackKey> = p
-                    .outgoing
-                    .iter()
-                    .filter(|o| o.state == OutState::Active && o.kind == Kind::Video)
-                    .map(|o| o.track)
-                    .collect();
-                for key in video {
-                    self.request_keyframe(key, false);
+                let active: Vec<TrackKey> =
+                    p.outgoing.iter().filter(|o| o.state == OutState::Active).map(|o| o.track).collect();
+                self.allocate_downlink(id, &active);
+            }
+            Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) => {
+                let estimate = estimate.as_u64();
+                p.estimate = Some(estimate);
+                let moved =
+                    p.allocated_for.is_none_or(|a| (estimate as f64 - a as f64).abs() > a as f64 * ESTIMATE_CHANGE);
+                if moved && p.connected {
+                    self.allocate_downlink(id, &[]);
                 }
             }
             Event::IceConnectionStateChange(_) => p.fail(&mut self.io, "ICE disconnected".into()),
@@ -437,10 +459,15 @@ impl Sfu {
         } else {
             format!("{publisher}-{}", source.as_str())
         };
-        debug!(publisher, mid = %added.mid, ?source, "track published");
+        // Simulcast: the layers as the publisher's offer lists them (`a=simulcast:send`, our `recv` side).
+        let rids: Vec<_> = match &added.simulcast {
+            Some(s) if !s.recv.is_empty() && kind == Kind::Video => s.recv.iter().map(|l| Some(l.rid)).collect(),
+            _ => vec![None],
+        };
+        debug!(publisher, mid = %added.mid, ?source, layers = rids.len(), "track published");
         p.published.push(added.mid);
         let key = (publisher, added.mid);
-        self.tracks.insert(key, Track::new(source, kind, label));
+        self.tracks.insert(key, Track::new(source, kind, label, rids, self.io.now));
         let room = p.room.clone();
         for member in self.rooms.get(&room).into_iter().flatten() {
             if *member == publisher {
@@ -459,34 +486,33 @@ impl Sfu {
             return;
         };
         let ssrc = packet.header.ssrc;
-        let mid = match p.ssrc_mids.iter().find(|(s, _)| *s == ssrc) {
-            Some((_, mid)) => *mid,
+        let (mid, rid) = match p.ssrc_mids.iter().find(|(s, _, _)| *s == ssrc) {
+            Some(&(_, mid, rid)) => (mid, rid),
             None => {
-                // Early packets carry the mid; later ones only the SSRC, which str0m has bound to it.
-                let mid = match packet.header.ext_vals.mid {
-                    Some(mid) => Some(mid),
-                    None => {
-                        p.flush(&mut self.io);
-                        let mid = p.rtc.direct_api().stream_rx(&ssrc).map(|s| s.mid());
-                        p.mark_dirty(&mut self.io);
-                        mid
-                    }
-                };
-                let Some(mid) = mid else {
+                // Early packets carry the mid (and rid); later ones only the SSRC, which str0m has bound to them.
+                p.flush(&mut self.io);
+                let bound = p.rtc.direct_api().stream_rx(&ssrc).map(|s| (s.mid(), s.rid()));
+                p.mark_dirty(&mut self.io);
+                let ext = &packet.header.ext_vals;
+                let Some((mid, rid)) = bound.or(ext.mid.map(|m| (m, ext.rid))) else {
                     return;
                 };
                 // Bounded: a publisher that keeps restarting its encoder must not grow this forever.
                 if p.ssrc_mids.len() >= MAX_SSRCS {
                     p.ssrc_mids.remove(0);
                 }
-                p.ssrc_mids.push((ssrc, mid));
-                mid
+                p.ssrc_mids.push((ssrc, mid, rid));
+                (mid, rid)
             }
         };
 
         let Some(track) = self.tracks.get_mut(&(publisher, mid)) else {
             return;
         };
+        let Some(layer) = track.layer_of(rid) else {
+            return;
+        };
+        track.layers[layer].meter.add(self.io.now, packet.payload.len());
         if !track.flowing {
             track.flowing = true;
             self.io.out.push_back((
@@ -515,6 +541,15 @@ impl Sfu {
         let mut starts_keyframe: Option<Option<bool>> = None;
         let mut held_back = false;
         for sub in track.subscribers.iter_mut() {
+            // Only the chosen layer goes to a subscriber (see `Subscription::target`).
+            if sub.current != Some(layer) && sub.target != Some(layer) {
+                continue;
+            }
+            if sub.current == Some(layer) && sub.target.is_none() {
+                // Paused: whatever comes next must start at a keyframe again.
+                sub.current = None;
+                continue;
+            }
             let Some(s) = self.peers.get_mut(&sub.peer).filter(|s| s.connected && !s.failed) else {
                 continue;
             };
@@ -539,7 +574,7 @@ impl Sfu {
             let Some(out_pt) = out_pt else {
                 continue;
             };
-            if sub.waiting_keyframe {
+            if sub.current != Some(layer) {
                 let starts = *starts_keyframe.get_or_insert_with(|| {
                     if video {
                         keyframe::starts_keyframe(params.spec().codec, &packet.payload)
@@ -547,13 +582,16 @@ impl Sfu {
                         None
                     }
                 });
-                // A new video subscriber starts at a keyframe: what comes before it cannot be decoded. A codec the
-                // SFU cannot read (`None`) is not held back.
+                // A new video subscriber, or one switching layers, starts at a keyframe: what comes before it cannot be
+                // decoded. A codec the SFU cannot read (`None`) is not held back.
                 if starts == Some(false) {
                     held_back = true;
                     continue;
                 }
-                sub.waiting_keyframe = false;
+                if sub.current.is_some() {
+                    self.stats.layer_switches += 1;
+                }
+                sub.current = Some(layer);
             }
             let written = guarded(|| {
                 let mut api = s.rtc.direct_api();
@@ -578,7 +616,7 @@ impl Sfu {
         }
         // The keyframe asked for when the subscription began may have been lost on the way in: ask again, throttled.
         if held_back {
-            self.request_keyframe((publisher, mid), true);
+            self.request_keyframe((publisher, mid), layer, true);
         }
     }
 
@@ -593,19 +631,90 @@ impl Sfu {
         else {
             return;
         };
-        self.request_keyframe(key, true);
+        // The layer the subscriber decodes, or the one it is waiting for.
+        let layer = self
+            .tracks
+            .get(&key)
+            .and_then(|t| t.subscribers.iter().find(|s| s.peer == subscriber))
+            .and_then(|s| s.current.or(s.target));
+        if let Some(layer) = layer {
+            self.request_keyframe(key, layer, true);
+        }
     }
 
-    /// Sends a PLI to the publisher of `key`. `throttled` requests are dropped within the configured window of
-    /// the previous one; the others (a new subscriber) always go out.
-    fn request_keyframe(&mut self, key: TrackKey, throttled: bool) {
+    /// Shares a subscriber's downlink out over the tracks it receives (the rules are in `alloc`), points its
+    /// subscriptions at the chosen layers, asks the estimator to probe for what would improve them, and asks
+    /// publishers for keyframes of the layers it switches to. `fresh` are tracks whose subscription just began:
+    /// their keyframe requests are never throttled.
+    fn allocate_downlink(&mut self, id: PeerId, fresh: &[TrackKey]) {
+        let now = self.io.now;
+        let Some(p) = self.peers.get_mut(&id).filter(|p| !p.failed) else {
+            return;
+        };
+        p.next_allocation = now + ALLOCATION_INTERVAL;
+        p.allocated_for = p.estimate;
+        let estimate = p.estimate;
+        let connected = p.connected;
+        let mut keys = Vec::with_capacity(p.outgoing.len());
+        let mut demands = Vec::with_capacity(p.outgoing.len());
+        for o in p.outgoing.iter().filter(|o| o.state == OutState::Active) {
+            if let Some(t) = self.tracks.get(&o.track) {
+                keys.push(o.track);
+                demands.push(Demand { class: t.class(), layers: t.layers.iter().map(|l| l.meter.rate(now)).collect() });
+            }
+        }
+        let choice = alloc::allocate(estimate, &demands);
+        debug!(peer = id, ?estimate, ?choice, "downlink allocated");
+        if estimate.is_some() {
+            let used = alloc::used(&demands, &choice);
+            let desired = alloc::desired(&demands).max(used);
+            p.flush(&mut self.io);
+            if let Err(panic) = guarded(|| p.rtc.bwe().set_bitrate(Bitrate::bps(used), Bitrate::bps(desired))) {
+                p.fail(&mut self.io, panic);
+            }
+            // The pacer takes new rates at its next timeout: give it one in the drain rather than a wake-up.
+            p.mark_unsent(&mut self.io);
+        }
+
+        let mut keyframes = Vec::new();
+        for (key, chosen) in keys.into_iter().zip(choice) {
+            let Some(t) = self.tracks.get_mut(&key) else {
+                continue;
+            };
+            let video = t.kind == Kind::Video;
+            let Some(sub) = t.subscribers.iter_mut().find(|s| s.peer == id) else {
+                continue;
+            };
+            let new = fresh.contains(&key);
+            if sub.target != chosen {
+                debug!(peer = id, publisher = key.0, from = ?sub.target, to = ?chosen, "layer chosen");
+                sub.target = chosen;
+            }
+            if let Some(layer) = chosen {
+                if connected && video && (new || sub.current != Some(layer)) {
+                    keyframes.push((key, layer, !new));
+                }
+            }
+        }
+        for (key, layer, throttled) in keyframes {
+            self.request_keyframe(key, layer, throttled);
+        }
+    }
+
+    /// Sends a PLI to the publisher of `key` for one of its layers. `throttled` requests are dropped within the
+    /// configured window of the previous one for that layer; the others (a new subscriber) always go out.
+    fn request_keyframe(&mut self, key: TrackKey, layer: usize, throttled: bool) {
         let now = self.io.now;
         let Some(track) = self.tracks.get_mut(&key).filter(|t| t.kind == Kind::Video) else {
             return;
         };
-        if throttled && track.last_keyframe_request.is_some_and(|t| now < t + self.config.keyframe_throttle) {
+        let Some(layer) = track.layers.get_mut(layer) else {
+            return;
+        };
+        if throttled && layer.last_keyframe_request.is_some_and(|t| now < t + self.config.keyframe_throttle) {
             return;
         }
+        let rid = layer.rid;
         let Some(p) = self.peers.get_mut(&key.0).filter(|p| !p.failed) else {
             return;
         };
@@ -614,13 +723,13 @@ impl Sfu {
         // first frames are a keyframe anyway.
         let asked = guarded(|| {
             let mut api = p.rtc.direct_api();
-            let rx = api.stream_rx_by_mid(key.1, None)?;
+            let rx = api.stream_rx_by_mid(key.1, rid)?;
             rx.request_keyframe(KeyframeRequestKind::Pli);
             Some(())
         });
         match asked {
             Ok(Some(())) => {
-                track.last_keyframe_request = Some(now);
+                layer.last_keyframe_request = Some(now);
                 self.stats.keyframe_requests_sent += 1;
                 p.mark_unsent(&mut self.io);
             }

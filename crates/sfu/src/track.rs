@@ -6,9 +6,10 @@
 use std::time::Instant;
 
 use str0m::format::PayloadParams;
-use str0m::media::{Mid, Pt};
+use str0m::media::{Mid, Pt, Rid};
 use str0m::rtp::ExtensionValues;
 
+use crate::alloc::{Class, RateMeter};
 use crate::rewrite::SeqRewriter;
 use crate::{Kind, PeerId, Source};
 
@@ -19,12 +20,21 @@ pub(crate) struct Track {
     pub(crate) label: String,
     /// Whether a packet has arrived yet (for `TrackFlowing`).
     pub(crate) flowing: bool,
-    /// When a keyframe was last requested from the publisher for this track, for throttling.
-    pub(crate) last_keyframe_request: Option<Instant>,
+    /// The encodings the publisher sends: one per simulcast rid in the order its offer declared them, or a single
+    /// one (rid `None`) without simulcast.
+    pub(crate) layers: Vec<Layer>,
     /// The publisher's codec for the last payload type seen: publishers rarely change codecs mid-call.
     pub(crate) params: Option<(Pt, PayloadParams)>,
     /// Subscribers whose answer has been accepted, in the order they were added.
     pub(crate) subscribers: Vec<Subscription>,
+}
+
+/// One encoding of a track.
+pub(crate) struct Layer {
+    pub(crate) rid: Option<Rid>,
+    pub(crate) meter: RateMeter,
+    /// When a keyframe was last requested from the publisher for this layer, for throttling.
+    pub(crate) last_keyframe_request: Option<Instant>,
 }
 
 pub(crate) struct Subscription {
@@ -35,27 +45,45 @@ pub(crate) struct Subscription {
     /// Publisher payload type → the subscriber's payload type for the same codec (`None`: it has none).
     /// Cleared whenever the subscriber's session is renegotiated.
     pub(crate) pts: Vec<(Pt, Option<Pt>)>,
-    /// Nothing forwarded yet: a video subscription starts at the start of a keyframe (see `keyframe`).
-    pub(crate) waiting_keyframe: bool,
+    /// The layer being forwarded, by index into `Track::layers`. `None` before the first packet and while
+    /// paused: then a video subscription (re)starts only at the start of a keyframe (see `keyframe`).
+    pub(crate) current: Option<usize>,
+    /// The layer the allocation chose (`None`: paused). While it differs from `current`, `current` goes on
+    /// being forwarded until a keyframe of `target` arrives, so the picture never breaks at a switch.
+    pub(crate) target: Option<usize>,
 }
 
 impl Track {
-    pub(crate) fn new(source: Source, kind: Kind, label: String) -> Self {
-        Track {
-            source,
-            kind,
-            label,
-            flowing: false,
-            last_keyframe_request: None,
-            params: None,
-            subscribers: Vec::new(),
+    pub(crate) fn new(source: Source, kind: Kind, label: String, rids: Vec<Option<Rid>>, now: Instant) -> Self {
+        let layers = rids
+            .into_iter()
+            .map(|rid| Layer { rid, meter: RateMeter::new(now), last_keyframe_request: None })
+            .collect();
+        Track { source, kind, label, flowing: false, layers, params: None, subscribers: Vec::new() }
+    }
+
+    /// How the track counts when a subscriber's downlink is shared out.
+    pub(crate) fn class(&self) -> Class {
+        match (self.kind, self.source) {
+            (Kind::Audio, _) => Class::Audio,
+            (Kind::Video, Source::Camera) => Class::Camera,
+            (Kind::Video, _) => Class::Protected,
         }
+    }
+
+    /// The index of the layer a packet with this rid belongs to. A track without simulcast has one layer, whatever
+    /// the packet says.
+    pub(crate) fn layer_of(&self, rid: Option<Rid>) -> Option<usize> {
+        if self.layers.len() == 1 && self.layers[0].rid.is_none() {
+            return Some(0);
+        }
+        self.layers.iter().position(|l| l.rid == rid)
     }
 }
 
 impl Subscription {
-    pub(crate) fn new(peer: PeerId, mid: Mid) -> Self {
-        Subscription { peer, mid, rewrite: SeqRewriter::default(), pts: Vec::new(), waiting_keyframe: true }
+    pub(crate) fn new(peer: PeerId, mid: Mid, target: Option<usize>) -> Self {
+        Subscription { peer, mid, rewrite: SeqRewriter::default(), pts: Vec::new(), current: None, target }
     }
 }
 

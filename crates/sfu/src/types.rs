@@ -69,15 +69,30 @@ pub struct SfuConfig {
     /// caller accepts connections and does the RFC 4571 framing). Addresses str0m refuses (unspecified,
     /// link-local, multicast) are skipped with a warning.
     pub candidates: Vec<(Protocol, SocketAddr)>,
-    /// At most one relayed keyframe request per published track within this window. Requests made for a new
-    /// subscriber are never held back by it.
+    /// At most one relayed keyframe request per published track (and simulcast layer) within this window.
+    /// Requests made for a new subscriber are never held back by it.
     pub keyframe_throttle: Duration,
+    /// Downlink bandwidth estimation: the estimate each subscriber starts with, in bits per second, or `None` to
+    /// estimate nothing and send every subscriber every track at its best layer. With an estimate, simulcast
+    /// camera layers are chosen to fit, and cameras are paused before anything else when even their lowest layer
+    /// does not (see the crate docs).
+    pub initial_estimate: Option<u64>,
 }
 
+/// The default starting estimate: a room's full downlink for an expert (document ~1.5 Mbit/s, two cameras at
+/// ~1 Mbit/s each, audio) on an office link, so that nobody starts with a paused camera; the estimator lowers it
+/// within a second or two where the link is narrower, and the cameras step down then.
+pub const DEFAULT_INITIAL_ESTIMATE: u64 = 4_000_000;
+
 impl SfuConfig {
-    /// A config with the default throttle (500 ms).
+    /// A config with the default throttle (500 ms) and bandwidth estimation on, starting at
+    /// [`DEFAULT_INITIAL_ESTIMATE`].
     pub fn new(candidates: Vec<(Protocol, SocketAddr)>) -> Self {
-        SfuConfig { candidates, keyframe_throttle: Duration::from_millis(500) }
+        SfuConfig {
+            candidates,
+            keyframe_throttle: Duration::from_millis(500),
+            initial_estimate: Some(DEFAULT_INITIAL_ESTIMATE),
+        }
     }
 }
 
@@ -192,4 +207,6 @@ pub struct SfuStats {
     pub dropped_malformed: u64,
     /// Keyframe requests (PLI) the SFU sent to publishers: for new subscribers and relayed ones.
     pub keyframe_requests_sent: u64,
+    /// Times a subscriber was switched from one simulcast layer to another (at a keyframe of the new one).
+    pub layer_switches: u64,
 }

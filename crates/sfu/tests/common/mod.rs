@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
-use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid, Pt};
+use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid, Pt, Rid, Simulcast, SimulcastLayer};
 use str0m::net::{Protocol, Receive, TcpType};
 use str0m::rtp::RtpWrite;
 use str0m::{Candidate, Event, Input, Output, Rtc};
@@ -48,15 +48,28 @@ pub const DEVICE: &[(MediaKind, Source)] =
 pub const PERSON: &[(MediaKind, Source)] =
     &[(MediaKind::Audio, Source::Microphone), (MediaKind::Video, Source::Camera)];
 
+/// One encoding a test client sends for a track: a simulcast rid (or none), and how big its frames are.
+#[derive(Clone, Copy, Debug)]
+pub struct LayerSpec {
+    pub rid: Option<&'static str>,
+    /// RTP packets per frame.
+    pub packets: usize,
+    /// Bytes per packet (the payload is padded to it; 0: as short as the text).
+    pub size: usize,
+}
+
+/// One packet per frame, no padding, no simulcast: the default for every track.
+pub const PLAIN: LayerSpec = LayerSpec { rid: None, packets: 1, size: 0 };
+
 pub struct Published {
     pub mid: Mid,
     pub kind: MediaKind,
     pub source: Source,
     pub pt: Pt,
-    pub seq: u64,
+    /// The encodings, each with its next sequence number and whether its next frame must be a keyframe.
+    pub layers: Vec<(LayerSpec, u64, bool)>,
     pub n: u32,
     pub next_at: Instant,
-    pub want_keyframe: bool,
     /// When each packet was written, by payload counter.
     pub sent_at: Vec<Instant>,
 }
@@ -72,6 +85,9 @@ pub struct Rx {
     pub source: String,
     pub n: u32,
     pub keyframe: bool,
+    /// The simulcast rid the packet was sent on (`-` without simulcast), and its index within its frame.
+    pub layer: String,
+    pub part: u32,
 }
 
 pub struct Client {
@@ -103,6 +119,42 @@ pub struct Client {
     pub keyframe_every: u32,
     /// Note keyframe requests but send no keyframe for them (a slow encoder, or a lost request).
     pub ignore_keyframe_requests: bool,
+    /// What the network does to the SFU's packets towards this client (`None`: delivers them at once).
+    pub downlink: Option<Link>,
+    /// Share of this client's RTP packets towards the SFU that the network loses.
+    pub uplink_loss: f64,
+    /// The state of this client's loss generator.
+    pub rng: u64,
+}
+
+/// A bottleneck between the SFU and a client: a rate, a drop-tail queue, and random loss.
+#[derive(Clone, Debug)]
+pub struct Link {
+    pub rate_bps: u64,
+    /// Packets that would wait longer than this in the queue are dropped.
+    pub max_queue: Duration,
+    pub loss: f64,
+    busy_until: Option<Instant>,
+    pub dropped: usize,
+    pub lost: usize,
+}
+
+impl Link {
+    pub fn new(rate_bps: u64) -> Self {
+        Link { rate_bps, max_queue: Duration::from_millis(200), loss: 0.0, busy_until: None, dropped: 0, lost: 0 }
+    }
+
+    pub fn lossy(loss: f64) -> Self {
+        Link { loss, ..Link::new(1_000_000_000) }
+    }
+}
+
+/// A small deterministic generator (xorshift), so lossy runs are the same every time.
+fn chance(state: &mut u64, p: f64) -> bool {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    (*state % 1_000_000) as f64 / 1_000_000.0 < p
 }
 
 impl Client {
@@ -135,6 +187,8 @@ pub struct World {
     sfu_timeout: Instant,
     pub clients: Vec<Client>,
     net: VecDeque<Datagram>,
+    /// Datagrams held by a client's downlink, with when they arrive.
+    delayed: Vec<(Instant, Datagram)>,
     /// Everything the SFU told its caller, with when.
     pub events: Vec<(Instant, SfuEvent)>,
     /// Datagrams the SFU sent to addresses of clients that are gone.
@@ -147,6 +201,13 @@ pub struct World {
 impl World {
     pub fn new() -> Self {
         Self::with_config(SfuConfig::new(vec![(Protocol::Udp, sfu_addr())]))
+    }
+
+    /// An SFU that estimates no bandwidth: no pacer, every subscriber gets every track at its best layer.
+    pub fn without_estimation() -> Self {
+        let mut config = SfuConfig::new(vec![(Protocol::Udp, sfu_addr())]);
+        config.initial_estimate = None;
+        Self::with_config(config)
     }
 
     /// An SFU announcing a UDP and a passive TCP candidate on the same address (port numbers of the two
@@ -165,6 +226,7 @@ impl World {
             sfu_timeout: start,
             clients: Vec::new(),
             net: VecDeque::new(),
+            delayed: Vec::new(),
             events: Vec::new(),
             sent_to_gone: 0,
             sfu_immediate_wakes: 0,
@@ -252,11 +314,32 @@ impl World {
         self.new_client_on(name, id, tracks, Protocol::Udp, addr)
     }
 
+    /// Like `join`, with the encodings of each track given (simulcast when a track has several layers).
+    pub fn join_layered(&mut self, name: &str, id: PeerId, room: &str, tracks: &[(MediaKind, Source, &[LayerSpec])]) {
+        let addr: SocketAddr = format!("127.0.0.1:{}", self.next_port).parse().unwrap();
+        self.next_port += 1;
+        let (client, offer, pending, sources) = self.new_layered_client(name, id, tracks, Protocol::Udp, addr);
+        self.admit(client, room, &offer, pending, &sources);
+    }
+
     fn new_client_on(
         &mut self,
         name: &str,
         id: PeerId,
         tracks: &[(MediaKind, Source)],
+        proto: Protocol,
+        addr: SocketAddr,
+    ) -> (Client, String, SdpPendingOffer, Vec<(String, Source)>) {
+        let tracks: Vec<(MediaKind, Source, &[LayerSpec])> =
+            tracks.iter().map(|(k, s)| (*k, *s, &[PLAIN][..])).collect();
+        self.new_layered_client(name, id, &tracks, proto, addr)
+    }
+
+    fn new_layered_client(
+        &mut self,
+        name: &str,
+        id: PeerId,
+        tracks: &[(MediaKind, Source, &[LayerSpec])],
         proto: Protocol,
         addr: SocketAddr,
     ) -> (Client, String, SdpPendingOffer, Vec<(String, Source)>) {
@@ -269,13 +352,17 @@ impl World {
         let mut api = rtc.sdp_api();
         let mut sources = Vec::new();
         let mut mids = Vec::new();
-        for (kind, source) in tracks {
+        for (kind, source, layers) in tracks {
+            let simulcast = (layers.len() > 1).then(|| Simulcast {
+                send: layers.iter().map(|l| SimulcastLayer::new(l.rid.expect("simulcast layers have rids"))).collect(),
+                recv: Vec::new(),
+            });
             let mid = api.add_media(
                 *kind,
                 Direction::SendOnly,
                 Some(name.to_string()),
                 Some(format!("{name}-{}", source.as_str())),
-                None,
+                simulcast,
             );
             sources.push((mid.to_string(), *source));
             mids.push(mid);
@@ -284,15 +371,14 @@ impl World {
         let published = tracks
             .iter()
             .zip(mids)
-            .map(|((kind, source), mid)| Published {
+            .map(|((kind, source, layers), mid)| Published {
                 mid,
                 kind: *kind,
                 source: *source,
                 pt: 0.into(),
-                seq: 1000,
+                layers: layers.iter().map(|l| (*l, 1000, false)).collect(),
                 n: 0,
                 next_at: self.now,
-                want_keyframe: false,
                 sent_at: Vec::new(),
             })
             .collect();
@@ -316,6 +402,9 @@ impl World {
             gone: false,
             keyframe_every: 1000,
             ignore_keyframe_requests: false,
+            downlink: None,
+            uplink_loss: 0.0,
+            rng: 0x9e37_79b9_7f4a_7c15 ^ id,
         };
         (client, offer.to_sdp_string(), pending, sources)
     }
@@ -368,6 +457,13 @@ impl World {
     pub fn step(&mut self) {
         self.now += MS;
         let now = self.now;
+        let (due, later): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.delayed).into_iter().partition(|(at, _)| *at <= now);
+        self.delayed = later;
+        // Already through their link: delivered as they are.
+        for (_, d) in due {
+            self.deliver(d);
+        }
         for c in self.clients.iter_mut() {
             c.produce(now, &mut self.net);
             if c.timeout <= now {
@@ -393,7 +489,9 @@ impl World {
                 break;
             }
             while let Some(d) = self.net.pop_front() {
-                self.deliver(d);
+                if let Some(d) = self.shape(d) {
+                    self.deliver(d);
+                }
             }
         }
     }
@@ -445,6 +543,47 @@ impl World {
         }
     }
 
+    /// Passes a datagram through the links of its client: random loss, and the downlink's queue. Returns it when
+    /// it arrives now; holds it when it arrives later; drops it when it is lost. Only RTP/RTCP of connected
+    /// clients is touched, so connection set-up stays the same in every run.
+    fn shape(&mut self, d: Datagram) -> Option<Datagram> {
+        // RTP and RTCP only (RFC 7983: first byte 128–191).
+        if !matches!(d.contents.first(), Some(128..=191)) {
+            return Some(d);
+        }
+        let now = self.now;
+        if d.destination == sfu_addr() {
+            let c = self.clients.iter_mut().find(|c| c.addr == d.source && c.proto == d.proto)?;
+            if c.connected_at.is_some() && c.uplink_loss > 0.0 && chance(&mut c.rng, c.uplink_loss) {
+                return None;
+            }
+            return Some(d);
+        }
+        let Some(c) = self.clients.iter_mut().find(|c| c.addr == d.destination && c.proto == d.proto) else {
+            return Some(d);
+        };
+        let Some(link) = c.downlink.as_mut().filter(|_| c.connected_at.is_some()) else {
+            return Some(d);
+        };
+        if link.loss > 0.0 && chance(&mut c.rng, link.loss) {
+            link.lost += 1;
+            return None;
+        }
+        let start = link.busy_until.map_or(now, |b| b.max(now));
+        if start - now > link.max_queue {
+            link.dropped += 1;
+            return None;
+        }
+        let wire = Duration::from_nanos((d.contents.len() as u64 + 28) * 8 * 1_000_000_000 / link.rate_bps);
+        let arrival = start + wire;
+        link.busy_until = Some(arrival);
+        if arrival <= now {
+            return Some(d);
+        }
+        self.delayed.push((arrival, d));
+        None
+    }
+
     fn deliver(&mut self, d: Datagram) {
         if d.destination == sfu_addr() {
             self.sfu.handle_receive(self.now, d.proto, d.source, d.destination, &d.contents);
@@ -493,11 +632,13 @@ impl Client {
         }
     }
 
-    /// Writes the media due at `now`: audio every 20 ms, video every 40 ms, one packet per frame.
+    /// Writes the media due at `now`: audio every 20 ms, video every 40 ms; each video frame on every layer, as
+    /// many packets as the layer says.
     fn produce(&mut self, now: Instant, net: &mut VecDeque<Datagram>) {
         if self.gone || self.connected_at.is_none() {
             return;
         }
+        let mut writes = Vec::new();
         for i in 0..self.published.len() {
             let p = &mut self.published[i];
             if p.next_at > now {
@@ -508,30 +649,46 @@ impl Client {
                 MediaKind::Video => (VIDEO_EVERY, 90),
             };
             p.next_at = now + every;
-            let text = format!("{}|{}|{}", self.name, p.source.as_str(), p.n);
-            let payload = match p.kind {
-                MediaKind::Audio => text.into_bytes(),
-                MediaKind::Video => {
-                    let key = p.n.is_multiple_of(self.keyframe_every) || p.want_keyframe;
-                    p.want_keyframe = false;
-                    // VP8 payload descriptor: S bit (start of partition 0). Frame header: P bit 0 = keyframe.
-                    let mut v = vec![0x10, if key { 0x00 } else { 0x01 }];
-                    v.extend_from_slice(text.as_bytes());
-                    v
-                }
-            };
             let media_time = p.n.wrapping_mul(every.as_millis() as u32 * clock);
-            let mut api = self.rtc.direct_api();
-            let tx = api.stream_tx_by_mid(p.mid, None).expect("a send stream for a published mid");
-            tx.write_rtp(
-                RtpWrite::new(p.pt, p.seq.into(), media_time, now, payload)
-                    .marker(p.kind == MediaKind::Video)
-                    .nackable(p.kind == MediaKind::Video),
-            );
-            p.seq += 1;
+            let periodic = p.n.is_multiple_of(self.keyframe_every);
+            for (spec, seq, want_keyframe) in p.layers.iter_mut() {
+                let key = periodic || *want_keyframe;
+                *want_keyframe = false;
+                for part in 0..spec.packets {
+                    let text = match spec.rid {
+                        None if spec.packets == 1 => format!("{}|{}|{}", self.name, p.source.as_str(), p.n),
+                        rid => format!("{}|{}|{}|{}|{part}", self.name, p.source.as_str(), p.n, rid.unwrap_or("-")),
+                    };
+                    let mut payload = match p.kind {
+                        MediaKind::Audio => text.into_bytes(),
+                        MediaKind::Video => {
+                            // VP8 payload descriptor: S bit on the frame's first packet only. Frame header: P bit 0 =
+                            // keyframe.
+                            let first = part == 0;
+                            let mut v = vec![if first { 0x10 } else { 0x00 }, if key { 0x00 } else { 0x01 }];
+                            v.extend_from_slice(text.as_bytes());
+                            v
+                        }
+                    };
+                    if payload.len() < spec.size {
+                        payload.resize(spec.size, b'.');
+                    }
+                    let write = RtpWrite::new(p.pt, (*seq).into(), media_time, now, payload)
+                        .marker(p.kind == MediaKind::Video && part + 1 == spec.packets)
+                        .nackable(p.kind == MediaKind::Video);
+                    writes.push((p.mid, spec.rid.map(Rid::from), write));
+                    *seq += 1;
+                }
+            }
+            for (mid, rid, write) in writes.drain(..) {
+                let mut api = self.rtc.direct_api();
+                let tx = api.stream_tx_by_mid(mid, rid).expect("a send stream for a published mid and rid");
+                tx.write_rtp(write);
+                self.drain(now, net);
+            }
+            let p = &mut self.published[i];
             p.n += 1;
             p.sent_at.push(now);
-            self.drain(now, net);
         }
     }
 
@@ -563,7 +720,11 @@ impl Client {
             Event::Connected => self.connected_at = Some(now),
             Event::KeyframeRequest(req) => {
                 let p = self.published.iter_mut().find(|p| p.mid == req.mid).unwrap();
-                p.want_keyframe = !self.ignore_keyframe_requests;
+                for (spec, _, want) in p.layers.iter_mut() {
+                    if req.rid.is_none() || spec.rid.map(Rid::from) == req.rid {
+                        *want |= !self.ignore_keyframe_requests;
+                    }
+                }
                 self.keyframe_requests.push((now, p.source));
             }
             Event::RtpPacket(pkt) => {
@@ -575,14 +736,18 @@ impl Client {
                     .expect("the SFU's offer declared the SSRC");
                 let (keyframe, text) = match pkt.payload.first() {
                     Some(0x10) => (pkt.payload[1] & 0x01 == 0, &pkt.payload[2..]),
+                    Some(0x00) => (false, &pkt.payload[2..]),
                     _ => (false, &pkt.payload[..]),
                 };
+                let text = text.split(|b| *b == b'.').next().unwrap();
                 let text = std::str::from_utf8(text).unwrap();
                 let mut parts = text.split('|');
                 let from = parts.next().unwrap().to_string();
                 let source = parts.next().unwrap().to_string();
                 let n = parts.next().unwrap().parse().unwrap();
-                self.received.push(Rx { at: now, mid, seq: *pkt.seq_no, from, source, n, keyframe });
+                let layer = parts.next().unwrap_or("-").to_string();
+                let part = parts.next().map_or(0, |p| p.parse().unwrap());
+                self.received.push(Rx { at: now, mid, seq: *pkt.seq_no, from, source, n, keyframe, layer, part });
             }
             _ => {}
         }

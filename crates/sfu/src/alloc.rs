@@ -1,0 +1,268 @@
+//! Downlink allocation: which layer of each track a subscriber gets, given what its link can carry.
+//!
+//! The subscriber's bandwidth estimate comes from str0m's send-side estimator (transport-wide congestion control
+//! feedback from the subscriber). The rules, in order:
+//!
+//! 1. Audio always goes: it is small and without it there is no meeting.
+//! 2. Everything that is not a face camera — the document camera above all — always goes at the best layer it
+//!    has. The expert reads small print from it; it is never scaled down to make room for faces.
+//! 3. Face cameras share what is left: first every camera gets its lowest layer, in the order the subscriber
+//!    receives them, as long as it fits; then they are raised one layer at a time, in turns, while the next layer
+//!    fits. A camera whose lowest layer does not fit is paused. So under pressure camera video yields first.
+//!
+//! Without an estimate (no estimator, or none yet) every track gets its best layer. The functions here are pure;
+//! the SFU measures the layers' bitrates ([`RateMeter`]) and applies the choice.
+
+use std::time::{Duration, Instant};
+
+/// Share of the estimate the allocation may use: the rest is headroom for RTCP, retransmissions and the
+/// estimate's own error.
+const USABLE_SHARE: f64 = 0.9;
+
+/// How a track counts in the allocation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Class {
+    /// Audio: always forwarded.
+    Audio,
+    /// Video that is never traded away (the document camera).
+    Protected,
+    /// A face camera: yields first.
+    Camera,
+}
+
+/// One track a subscriber receives.
+#[derive(Clone, Debug)]
+pub(crate) struct Demand {
+    pub(crate) class: Class,
+    /// The measured bitrate of each layer in bits per second, by layer index; `None` for a layer not flowing
+    /// (nothing arrived recently). A track without simulcast has one layer.
+    pub(crate) layers: Vec<Option<u64>>,
+}
+
+impl Demand {
+    /// Flowing layers from the cheapest to the dearest. Layers never measured count as flowing when no layer is
+    /// measured yet (just published): then the index order stands in for the bitrate order.
+    fn ladder(&self) -> Vec<(usize, u64)> {
+        let mut measured: Vec<(usize, u64)> =
+            self.layers.iter().enumerate().filter_map(|(i, r)| r.map(|r| (i, r))).collect();
+        measured.sort_by_key(|&(i, r)| (r, i));
+        measured
+    }
+
+    /// The best layer to send without a budget: the dearest flowing one, or the last declared one when none is
+    /// measured yet.
+    fn best(&self) -> Option<usize> {
+        match self.ladder().last() {
+            Some(&(i, _)) => Some(i),
+            None => self.layers.len().checked_sub(1),
+        }
+    }
+}
+
+/// The chosen layer per demand (same order); `None` pauses the track. `estimate` is the subscriber's estimated
+/// downlink in bits per second.
+pub(crate) fn allocate(estimate: Option<u64>, demands: &[Demand]) -> Vec<Option<usize>> {
+    let mut choice: Vec<Option<usize>> = demands.iter().map(Demand::best).collect();
+    let Some(estimate) = estimate else {
+        return choice;
+    };
+    let mut budget = (estimate as f64 * USABLE_SHARE) as i64;
+    // Audio and protected video first, at their best.
+    for (d, c) in demands.iter().zip(&choice) {
+        if d.class != Class::Camera {
+            let rate = c.and_then(|i| d.layers.get(i).copied().flatten()).unwrap_or(0);
+            budget -= rate as i64;
+        }
+    }
+    // Cameras: the lowest layer each, in order, while it fits; then one step up each, in turns.
+    let ladders: Vec<Vec<(usize, u64)>> = demands.iter().map(Demand::ladder).collect();
+    let mut step: Vec<Option<usize>> = vec![None; demands.len()];
+    for (i, d) in demands.iter().enumerate() {
+        if d.class != Class::Camera {
+            continue;
+        }
+        if ladders[i].is_empty() {
+            // Nothing measured yet: keep the default, it costs nothing we know of.
+            continue;
+        }
+        let lowest = ladders[i][0].1 as i64;
+        if lowest <= budget {
+            budget -= lowest;
+            step[i] = Some(0);
+        }
+        choice[i] = step[i].map(|s| ladders[i][s].0);
+    }
+    loop {
+        let mut raised = false;
+        for i in 0..demands.len() {
+            let Some(s) = step[i] else {
+                continue;
+            };
+            let Some(&(layer, rate)) = ladders[i].get(s + 1) else {
+                continue;
+            };
+            let extra = rate as i64 - ladders[i][s].1 as i64;
+            if extra <= budget {
+                budget -= extra;
+                step[i] = Some(s + 1);
+                choice[i] = Some(layer);
+                raised = true;
+            }
+        }
+        if !raised {
+            return choice;
+        }
+    }
+}
+
+/// The bitrate to ask the estimator to probe for: every track at its best layer.
+pub(crate) fn desired(demands: &[Demand]) -> u64 {
+    demands.iter().map(|d| d.ladder().last().map_or(0, |&(_, r)| r)).sum()
+}
+
+/// The bitrate a choice uses.
+pub(crate) fn used(demands: &[Demand], choice: &[Option<usize>]) -> u64 {
+    demands.iter().zip(choice).map(|(d, c)| c.and_then(|i| d.layers.get(i).copied().flatten()).unwrap_or(0)).sum()
+}
+
+/// A layer's incoming bitrate over the last completed window.
+#[derive(Debug)]
+pub(crate) struct RateMeter {
+    window_start: Instant,
+    bytes: u64,
+    /// The rate of the last completed window, in bits per second, with when it ended.
+    last: Option<(u64, Instant)>,
+}
+
+/// Long enough to span a few frames of a 5 fps document camera, short enough to follow a layer that stops.
+const WINDOW: Duration = Duration::from_millis(1000);
+
+impl RateMeter {
+    pub(crate) fn new(now: Instant) -> Self {
+        RateMeter { window_start: now, bytes: 0, last: None }
+    }
+
+    /// Counts a packet's payload.
+    pub(crate) fn add(&mut self, now: Instant, bytes: usize) {
+        self.roll(now);
+        self.bytes += bytes as u64;
+    }
+
+    /// Bits per second over the last completed window; `None` when nothing arrived in the last two windows
+    /// (the layer stopped, or has not started).
+    pub(crate) fn rate(&self, now: Instant) -> Option<u64> {
+        match self.last {
+            Some((rate, at)) if now.saturating_duration_since(at) < 2 * WINDOW && rate > 0 => Some(rate),
+            _ => None,
+        }
+    }
+
+    fn roll(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.window_start);
+        if elapsed < WINDOW {
+            return;
+        }
+        // A window after a long silence covers the silence too, so the rate reads low rather than high.
+        let rate = (self.bytes as f64 * 8.0 / elapsed.as_secs_f64()) as u64;
+        self.last = Some((rate, now));
+        self.window_start = now;
+        self.bytes = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn camera(layers: &[u64]) -> Demand {
+        Demand { class: Class::Camera, layers: layers.iter().map(|&r| Some(r)).collect() }
+    }
+    fn document(rate: u64) -> Demand {
+        Demand { class: Class::Protected, layers: vec![Some(rate)] }
+    }
+    fn audio() -> Demand {
+        Demand { class: Class::Audio, layers: vec![Some(40_000)] }
+    }
+
+    #[test]
+    fn without_an_estimate_everything_goes_at_its_best() {
+        let d = [audio(), camera(&[150_000, 500_000, 1_200_000]), document(1_500_000)];
+        assert_eq!(allocate(None, &d), vec![Some(0), Some(2), Some(0)]);
+    }
+
+    #[test]
+    fn a_wide_link_gets_the_top_layers() {
+        let d = [audio(), camera(&[150_000, 500_000, 1_200_000]), document(1_500_000)];
+        assert_eq!(allocate(Some(10_000_000), &d), vec![Some(0), Some(2), Some(0)]);
+    }
+
+    #[test]
+    fn under_pressure_the_camera_steps_down_and_the_document_stays() {
+        let d = [audio(), camera(&[150_000, 500_000, 1_200_000]), document(1_500_000)];
+        // 0.9 × 2.4 M = 2.16 M; audio + document = 1.54 M; 620 k left: the middle layer fits, the top does not.
+        assert_eq!(allocate(Some(2_400_000), &d), vec![Some(0), Some(1), Some(0)]);
+        // 0.9 × 1.9 M = 1.71 M; 170 k left: only the lowest layer.
+        assert_eq!(allocate(Some(1_900_000), &d), vec![Some(0), Some(0), Some(0)]);
+        // Not even the lowest: the camera pauses, the document goes on.
+        assert_eq!(allocate(Some(1_600_000), &d), vec![Some(0), None, Some(0)]);
+        // Even below the document's own rate it is not dropped.
+        assert_eq!(allocate(Some(500_000), &d), vec![Some(0), None, Some(0)]);
+    }
+
+    #[test]
+    fn cameras_are_raised_in_turns() {
+        let d = [camera(&[100_000, 400_000, 1_000_000]), camera(&[100_000, 400_000, 1_000_000])];
+        // 0.9 × 1 M = 900 k: both lowest (200 k), then both middle (800 k), no top.
+        assert_eq!(allocate(Some(1_000_000), &d), vec![Some(1), Some(1)]);
+        // 0.9 × 2 M = 1.8 M: the first gets the top (1.4 M) and the second stays in the middle.
+        assert_eq!(allocate(Some(2_000_000), &d), vec![Some(2), Some(1)]);
+    }
+
+    #[test]
+    fn layers_are_ordered_by_measured_rate_and_stopped_layers_skipped() {
+        // Declared high-to-low, and the middle layer has stopped.
+        let d = [Demand { class: Class::Camera, layers: vec![Some(1_200_000), None, Some(150_000)] }];
+        assert_eq!(allocate(None, &d), vec![Some(0)]);
+        assert_eq!(allocate(Some(1_000_000), &d), vec![Some(2)]);
+    }
+
+    #[test]
+    fn a_track_not_measured_yet_keeps_its_last_declared_layer() {
+        let d = [Demand { class: Class::Camera, layers: vec![None, None, None] }];
+        assert_eq!(allocate(Some(100_000), &d), vec![Some(2)]);
+    }
+
+    #[test]
+    fn the_choice_never_exceeds_the_usable_budget_for_cameras() {
+        let d = [audio(), camera(&[150_000, 500_000, 1_200_000]), camera(&[120_000, 600_000]), document(1_000_000)];
+        for estimate in (0..60).map(|i| i * 100_000) {
+            let choice = allocate(Some(estimate), &d);
+            let cameras: u64 = d
+                .iter()
+                .zip(&choice)
+                .filter(|(d, _)| d.class == Class::Camera)
+                .map(|(d, c)| c.map_or(0, |i| d.layers[i].unwrap()))
+                .sum();
+            let fixed = 40_000 + 1_000_000;
+            let usable = (estimate as f64 * USABLE_SHARE) as i64 - fixed;
+            assert!(cameras as i64 <= usable.max(0), "estimate {estimate}: cameras {cameras} > {usable}");
+            assert_eq!(choice[0], Some(0));
+            assert_eq!(choice[3], Some(0));
+        }
+        assert_eq!(desired(&d), 40_000 + 1_200_000 + 600_000 + 1_000_000);
+    }
+
+    #[test]
+    fn the_meter_reads_a_window_and_forgets_a_stopped_layer() {
+        let t0 = Instant::now();
+        let mut m = RateMeter::new(t0);
+        assert_eq!(m.rate(t0), None);
+        for i in 0..=100 {
+            // 1250 bytes every 10 ms = 1 Mbit/s.
+            m.add(t0 + Duration::from_millis(i * 10), 1250);
+        }
+        let r = m.rate(t0 + Duration::from_millis(1000)).unwrap();
+        assert!((990_000..=1_010_000).contains(&r), "{r}");
+        assert_eq!(m.rate(t0 + Duration::from_millis(3100)), None);
+    }
+}

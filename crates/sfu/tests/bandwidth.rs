@@ -1,0 +1,188 @@
+//! Simulcast, the downlink estimate and loss recovery: what a subscriber gets when its link is wide, narrow or
+//! lossy.
+//!
+//! The device publishes its camera in three simulcast layers (`q` ~80 kbit/s, `h` ~400 kbit/s, `f` ~1.1 Mbit/s)
+//! and its document camera in one (~880 kbit/s); the expert's downlink is a bottleneck the test narrows.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{LayerSpec, Link, Rx, World, PERSON, PLAIN};
+use str0m::media::MediaKind;
+use vayla_sfu::Source;
+
+const CAMERA_LAYERS: &[LayerSpec] = &[
+    LayerSpec { rid: Some("q"), packets: 1, size: 400 },
+    LayerSpec { rid: Some("h"), packets: 2, size: 1000 },
+    LayerSpec { rid: Some("f"), packets: 5, size: 1100 },
+];
+const DOCUMENT: &[LayerSpec] = &[LayerSpec { rid: None, packets: 4, size: 1100 }];
+
+fn device_and_expert() -> World {
+    let mut w = World::new();
+    w.join_layered(
+        "device",
+        1,
+        "room-1",
+        &[
+            (MediaKind::Audio, Source::Microphone, &[PLAIN]),
+            (MediaKind::Video, Source::Camera, CAMERA_LAYERS),
+            (MediaKind::Video, Source::Document, DOCUMENT),
+        ],
+    );
+    w.join("expert", 2, "room-1", PERSON);
+    w.run_until(Duration::from_secs(2), "everyone connected", |w| w.all_connected());
+    w
+}
+
+/// The camera layers the expert received frames of, per second of the run (`-` for a second without any).
+fn layers_per_second(rx: &[&Rx], seconds: u64, start: std::time::Instant) -> Vec<String> {
+    (0..seconds)
+        .map(|s| {
+            let mut layers: Vec<&str> =
+                rx.iter().filter(|r| r.at.duration_since(start).as_secs() == s).map(|r| r.layer.as_str()).collect();
+            layers.dedup();
+            if layers.is_empty() {
+                "-".into()
+            } else {
+                layers.join("")
+            }
+        })
+        .collect()
+}
+
+/// Whole document frames (all four packets) that arrived among those sent in `[from, to)` of the device's count.
+fn whole_frames(rx: &[&Rx], from: u32, to: u32) -> usize {
+    (from..to).filter(|n| rx.iter().filter(|r| r.n == *n).count() == DOCUMENT[0].packets).count()
+}
+
+#[test]
+fn a_subscriber_gets_one_camera_layer_and_switches_only_at_keyframes() {
+    let mut w = device_and_expert();
+    let start = w.now;
+    w.run_for(Duration::from_secs(8));
+
+    let expert = w.client("expert");
+    let camera = expert.from("device", Source::Camera);
+    assert!(!camera.is_empty(), "no camera");
+    // One layer at a time: the frame counter never goes back and no frame arrives from two layers.
+    for pair in camera.windows(2) {
+        let (a, b) = (pair[0], pair[1]);
+        assert!(b.n >= a.n, "frame {} after {}", b.n, a.n);
+        if b.layer != a.layer {
+            assert!(
+                b.keyframe && b.part == 0,
+                "switched {} -> {} at frame {} without a keyframe",
+                a.layer,
+                b.layer,
+                b.n
+            );
+            assert!(b.n > a.n, "frame {} arrived on two layers", b.n);
+        }
+    }
+    // The first packet forwarded is a keyframe of the layer the subscriber starts on.
+    assert!(camera[0].keyframe, "starts with a keyframe");
+    // On a wide link the estimate rises and the expert ends on the top layer.
+    let per_second = layers_per_second(&camera, 9, start);
+    assert_eq!(camera.last().unwrap().layer, "f", "layers per second: {per_second:?}");
+    assert!(w.sfu.stats().layer_switches <= 4, "{} switches: {per_second:?}", w.sfu.stats().layer_switches);
+    // The SFU forwards one layer, not three: the expert got about as many camera packets as the top layer has.
+    let sent_frames = w.client("device").published[1].n as usize;
+    assert!(
+        camera.len() <= sent_frames * CAMERA_LAYERS[2].packets,
+        "{} packets for {sent_frames} frames",
+        camera.len()
+    );
+}
+
+#[test]
+fn under_pressure_the_camera_yields_first_and_the_document_keeps_its_quality() {
+    let mut w = device_and_expert();
+    w.run_for(Duration::from_secs(5));
+    assert_eq!(w.client("expert").from("device", Source::Camera).last().unwrap().layer, "f", "starts on the top layer");
+
+    // The expert's link narrows to 1.6 Mbit/s: document (~0.9 Mbit/s) and audio fit, the top camera layer does not.
+    w.client_mut("expert").downlink = Some(Link::new(1_600_000));
+    let narrowed = w.now;
+    let first_frame = w.client("device").published[2].n;
+    w.run_for(Duration::from_secs(10));
+    let last_frame = w.client("device").published[2].n;
+
+    let expert = w.client("expert");
+    let camera: Vec<&Rx> = expert.from("device", Source::Camera).into_iter().filter(|r| r.at > narrowed).collect();
+    let per_second = layers_per_second(&camera, 16, narrowed);
+    let settled: Vec<&Rx> = camera.iter().copied().filter(|r| r.at > narrowed + Duration::from_secs(5)).collect();
+    assert!(settled.iter().all(|r| r.layer != "f"), "camera still on the top layer: {per_second:?}");
+    // The document is never the one to give way: in the last five seconds nearly every frame arrives whole.
+    let document = expert.from("device", Source::Document);
+    let tail_from = first_frame + (last_frame - first_frame) / 2;
+    let whole = whole_frames(&document, tail_from, last_frame - 5);
+    let expected = (last_frame - 5 - tail_from) as usize;
+    assert!(whole * 100 >= expected * 95, "document: {whole} of {expected} frames whole; camera {per_second:?}");
+
+    // Narrower still, 1.0 Mbit/s: not even the camera's lowest layer fits beside the document; the camera pauses
+    // and the document still goes through.
+    w.client_mut("expert").downlink = Some(Link::new(1_000_000));
+    let squeezed = w.now;
+    let first_frame = w.client("device").published[2].n;
+    w.run_for(Duration::from_secs(10));
+    let last_frame = w.client("device").published[2].n;
+    let expert = w.client("expert");
+    let late_camera = expert
+        .from("device", Source::Camera)
+        .into_iter()
+        .filter(|r| r.at > squeezed + Duration::from_secs(6))
+        .filter(|r| r.layer != "q")
+        .count();
+    assert_eq!(late_camera, 0, "camera above its lowest layer at 1 Mbit/s");
+    let document = expert.from("device", Source::Document);
+    let tail_from = first_frame + (last_frame - first_frame) / 2;
+    let whole = whole_frames(&document, tail_from, last_frame - 5);
+    let expected = (last_frame - 5 - tail_from) as usize;
+    assert!(whole * 100 >= expected * 90, "document at 1 Mbit/s: {whole} of {expected} frames whole");
+}
+
+#[test]
+fn packets_lost_on_either_leg_are_recovered_by_nack_and_retransmission() {
+    let mut w = World::new();
+    w.join_layered(
+        "device",
+        1,
+        "room-1",
+        &[(MediaKind::Video, Source::Document, &[LayerSpec { rid: None, packets: 3, size: 900 }])],
+    );
+    w.join("expert", 2, "room-1", PERSON);
+    w.run_until(Duration::from_secs(2), "everyone connected", |w| w.all_connected());
+    w.run_for(Duration::from_secs(1));
+    // 3 % of the device's packets are lost on the way to the SFU, and 3 % of the SFU's on the way to the expert.
+    w.client_mut("device").uplink_loss = 0.03;
+    w.client_mut("expert").downlink = Some(Link::lossy(0.03));
+    let from = w.client("device").published[0].n;
+    w.run_for(Duration::from_secs(6));
+    let to = w.client("device").published[0].n;
+
+    let lost_down = w.client("expert").downlink.as_ref().unwrap().lost;
+    assert!(lost_down > 10, "the link lost only {lost_down} packets");
+    let document = w.client("expert").from("device", Source::Document);
+    // Frames old enough for a retransmission to have arrived: every packet of them is there, exactly once.
+    let settled = to - 10;
+    let mut missing = Vec::new();
+    for n in from..settled {
+        for part in 0..3 {
+            let copies = document.iter().filter(|r| r.n == n && r.part == part).count();
+            if copies != 1 {
+                missing.push((n, part, copies));
+            }
+        }
+    }
+    let total = (settled - from) as usize * 3;
+    // Without NACK about 6 % of the packets would be missing.
+    assert!(
+        missing.len() * 1000 <= total * 5,
+        "{} of {total} packets missing or duplicated: {missing:?}",
+        missing.len()
+    );
+    // Recovered packets arrive late, out of order, and are still delivered.
+    assert!(document.windows(2).any(|p| p[1].seq < p[0].seq), "nothing was retransmitted");
+}
