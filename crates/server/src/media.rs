@@ -29,10 +29,13 @@ use vayla_domain::{ConnId, RoomId};
 use vayla_protocol::{ErrorCode, MediaSource, RemoteTrack, ServerMessage, TrackSource};
 use vayla_sfu::{Kind, PeerId, Protocol, Sfu, SfuConfig, SfuEvent, SfuOutput, Source};
 
-/// Datagrams sent with one system call at most.
-const SEND_BATCH: usize = 64;
-/// Datagrams read in one go before the loop looks at commands and timers again.
-const RECV_BATCH: usize = 64;
+mod udp;
+use udp::{send_batch, RecvBatch, SEND_BATCH};
+
+/// Receive batches taken in one go before the loop looks at commands and timers again.
+const RECV_ROUNDS: usize = 4;
+/// TCP frames taken in one go, likewise.
+const TCP_BATCH: usize = 64;
 /// How often the SFU's counters are copied to the metrics.
 const STATS_EVERY: Duration = Duration::from_millis(250);
 
@@ -195,6 +198,7 @@ pub async fn start(
         admitted: HashMap::new(),
         udp_out: Vec::with_capacity(SEND_BATCH),
         udp_dropped: 0,
+        udp_in: RecvBatch::new(),
         metrics,
     };
     let task = tokio::spawn(media.run(rx, shutdown));
@@ -220,6 +224,8 @@ struct MediaLoop {
     udp_out: Vec<(SocketAddr, Vec<u8>)>,
     /// Datagrams the socket buffer would not take.
     udp_dropped: u64,
+    /// Buffers for batched receives.
+    udp_in: RecvBatch,
 }
 
 /// The media loop's ICE-TCP side.
@@ -274,7 +280,6 @@ fn refusal(e: vayla_sfu::SfuError) -> Refusal {
 
 impl MediaLoop {
     async fn run(mut self, mut rx: mpsc::Receiver<MediaCmd>, mut shutdown: watch::Receiver<bool>) {
-        let mut buf = vec![0u8; 2048];
         let mut published = Instant::now();
         loop {
             let deadline = self.drain();
@@ -289,16 +294,11 @@ impl MediaLoop {
                     Some(cmd) => self.command(cmd),
                     None => break,
                 },
-                r = self.socket.recv_from(&mut buf) => {
-                    if let Ok((n, source)) = r {
-                        self.sfu.handle_receive(Instant::now(), Protocol::Udp, source, self.address, &buf[..n]);
-                    }
-                    // Whatever else is already waiting, without going round the loop for each datagram.
-                    self.receive_ready(&mut buf);
-                }
+                // Readiness only: the datagrams themselves are taken in batches, whatever is already waiting.
+                _ = self.socket.readable() => self.receive_ready(),
                 input = tcp_frame(&mut self.tcp_frames) => {
                     self.tcp_input(input);
-                    self.receive_ready(&mut buf);
+                    self.receive_ready();
                 }
                 _ = tokio::time::sleep_until(deadline.into()) => self.sfu.handle_timeout(Instant::now()),
             }
@@ -309,16 +309,18 @@ impl MediaLoop {
 
     /// Up to a batch each of the UDP datagrams and the TCP frames already waiting, so that neither transport
     /// waits behind the other.
-    fn receive_ready(&mut self, buf: &mut [u8]) {
-        for _ in 0..RECV_BATCH {
-            match self.socket.try_recv_from(buf) {
-                Ok((n, source)) => {
-                    self.sfu.handle_receive(Instant::now(), Protocol::Udp, source, self.address, &buf[..n])
-                }
-                Err(_) => break,
+    fn receive_ready(&mut self) {
+        for _ in 0..RECV_ROUNDS {
+            if self.udp_in.receive(&self.socket) == 0 {
+                break;
+            }
+            // One clock read per batch: the datagrams arrived together.
+            let now = Instant::now();
+            for (source, datagram) in self.udp_in.datagrams() {
+                self.sfu.handle_receive(now, Protocol::Udp, source, self.address, datagram);
             }
         }
-        for _ in 0..RECV_BATCH {
+        for _ in 0..TCP_BATCH {
             let Some(input) = self.tcp_frames.as_mut().and_then(|f| f.try_recv().ok()) else {
                 break;
             };
@@ -673,48 +675,6 @@ fn push_frame(out: &mut Vec<u8>, packet: &[u8]) {
 /// Send `batch` on `socket` with as few system calls as the platform allows; returns how many were sent.
 /// Linux has `sendmmsg`, which sends many datagrams to many destinations at once: forwarding writes each packet
 /// to every subscriber, so this is where most of the media loop's system calls go.
-#[cfg(target_os = "linux")]
-fn send_batch(socket: &UdpSocket, batch: &[(SocketAddr, Vec<u8>)]) -> usize {
-    use std::os::fd::AsRawFd;
-    let addrs: Vec<socket2::SockAddr> = batch.iter().map(|(a, _)| socket2::SockAddr::from(*a)).collect();
-    let mut iovs: Vec<libc::iovec> = batch
-        .iter()
-        .map(|(_, b)| libc::iovec { iov_base: b.as_ptr() as *mut libc::c_void, iov_len: b.len() })
-        .collect();
-    let mut msgs: Vec<libc::mmsghdr> = addrs
-        .iter()
-        .zip(iovs.iter_mut())
-        .map(|(addr, iov)| {
-            // SAFETY: an all-zero mmsghdr is valid (null pointers, zero lengths); the fields set here point
-            // into `addrs`, `iovs` and `batch`, which outlive every use of `msgs` below.
-            let mut m: libc::mmsghdr = unsafe { std::mem::zeroed() };
-            m.msg_hdr.msg_name = addr.as_ptr() as *mut libc::c_void;
-            m.msg_hdr.msg_namelen = addr.len();
-            m.msg_hdr.msg_iov = iov as *mut libc::iovec;
-            m.msg_hdr.msg_iovlen = 1;
-            m
-        })
-        .collect();
-    let fd = socket.as_raw_fd();
-    let mut sent = 0;
-    while sent < msgs.len() {
-        let rest = &mut msgs[sent..];
-        // SAFETY: `rest` is a valid array of initialised mmsghdr whose pointers are alive (see above); the
-        // socket is non-blocking, so the call returns at once.
-        let n = unsafe { libc::sendmmsg(fd, rest.as_mut_ptr(), rest.len() as libc::c_uint, libc::MSG_DONTWAIT) };
-        if n <= 0 {
-            break; // buffer full (EAGAIN) or an error: the rest are dropped, as on a congested network
-        }
-        sent += n as usize;
-    }
-    sent
-}
-
-#[cfg(not(target_os = "linux"))]
-fn send_batch(socket: &UdpSocket, batch: &[(SocketAddr, Vec<u8>)]) -> usize {
-    batch.iter().filter(|(to, bytes)| socket.try_send_to(bytes, *to).is_ok()).count()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
