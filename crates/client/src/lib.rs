@@ -339,12 +339,22 @@ impl Participant {
 
     /// Like [`Participant::start`], with media over `transport` ([`media::Transport::Tcp`]: ICE-TCP only).
     pub async fn start_with(
-        mut signal: Signal,
+        signal: Signal,
         id: String,
         publish: &[vayla_protocol::MediaSource],
         transport: media::Transport,
     ) -> Result<Participant, ClientError> {
-        let (mut media, sdp, tracks) = media::MediaPeer::new_with(publish, transport).await?;
+        Self::start_opts(signal, id, publish, media::Options { transport, ..Default::default() }).await
+    }
+
+    /// Like [`Participant::start`], with every media option (simulcast camera, transport).
+    pub async fn start_opts(
+        mut signal: Signal,
+        id: String,
+        publish: &[vayla_protocol::MediaSource],
+        options: media::Options,
+    ) -> Result<Participant, ClientError> {
+        let (mut media, sdp, tracks) = media::MediaPeer::new_opts(publish, options).await?;
         let reply = signal.request(ClientMessage::Offer { id: None, sdp, tracks }).await?;
         match reply {
             ServerMessage::Answer { sdp, .. } => media.accept_answer(&sdp)?,

@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
-use str0m::media::{Direction, MediaKind, MediaTime, Mid};
+use str0m::media::{Direction, MediaKind, MediaTime, Mid, Rid, Simulcast, SimulcastLayer};
 use str0m::net::{Protocol, Receive, TcpType};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -194,12 +194,24 @@ struct Sending {
     next_at: Instant,
     interval: Duration,
     rtp_time: u64,
-    /// A keyframe goes out with the next frame.
-    keyframe_due: bool,
     last_keyframe: Option<Instant>,
-    frame_bytes: usize,
+    /// The encodings: a simulcast rid (none without simulcast), the frame size, and whether a keyframe goes out
+    /// with its next frame.
+    layers: Vec<(Option<Rid>, usize, bool)>,
     sent: Sent,
 }
+
+/// How a [`MediaPeer`] connects and what it sends.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Options {
+    pub transport: Transport,
+    /// Send the camera in three simulcast layers (`q`, `h`, `f`: about ⅛, ⅖ and all of the camera's bitrate), as
+    /// the web client does; the SFU forwards each receiver one of them.
+    pub simulcast_camera: bool,
+}
+
+/// The camera's simulcast layers: rid and share of the full frame size.
+const CAMERA_LAYERS: [(&str, f64); 3] = [("q", 0.125), ("h", 0.4), ("f", 1.0)];
 
 /// One client's media connection.
 pub struct MediaPeer {
@@ -251,6 +263,15 @@ impl MediaPeer {
         publish: &[MediaSource],
         transport: Transport,
     ) -> Result<(MediaPeer, String, Vec<TrackSource>), MediaError> {
+        Self::new_opts(publish, Options { transport, ..Options::default() }).await
+    }
+
+    /// Like [`MediaPeer::new`], with every option.
+    pub async fn new_opts(
+        publish: &[MediaSource],
+        options: Options,
+    ) -> Result<(MediaPeer, String, Vec<TrackSource>), MediaError> {
+        let transport = options.transport;
         let now = Instant::now();
         let mut rtc = Rtc::builder().enable_bwe(None).build(now);
         let (socket, local, tcp) = match transport {
@@ -274,24 +295,35 @@ impl MediaPeer {
                 MediaSource::Microphone => MediaKind::Audio,
                 _ => MediaKind::Video,
             };
-            let mid = change.add_media(kind, Direction::SendOnly, Some("local".into()), None, None);
             // Realistic rates: Opus ≈ 32 kbit/s, camera ≈ 1 Mbit/s at 15 fps, document ≈ 1.5 Mbit/s at 5 fps.
             let (interval, frame_bytes) = match source {
                 MediaSource::Microphone => (Duration::from_millis(20), 80),
                 MediaSource::Camera => (Duration::from_micros(66_667), 8_300),
                 MediaSource::Document => (Duration::from_millis(200), 37_500),
             };
+            let simulcast = options.simulcast_camera && *source == MediaSource::Camera;
+            let layers: Vec<(Option<Rid>, usize, bool)> = if simulcast {
+                CAMERA_LAYERS
+                    .iter()
+                    .map(|(rid, share)| (Some(Rid::from(*rid)), (frame_bytes as f64 * share) as usize, true))
+                    .collect()
+            } else {
+                vec![(None, frame_bytes, true)]
+            };
+            let declared = simulcast.then(|| Simulcast {
+                send: CAMERA_LAYERS.iter().map(|(rid, _)| SimulcastLayer::new(rid)).collect(),
+                recv: Vec::new(),
+            });
+            let mid = change.add_media(kind, Direction::SendOnly, Some("local".into()), None, declared);
             sending.push(Sending {
                 mid,
                 source: *source,
-
                 kind,
                 next_at: now,
                 interval,
                 rtp_time: 0,
-                keyframe_due: true,
                 last_keyframe: None,
-                frame_bytes,
+                layers,
                 sent: Sent::default(),
             });
             tracks.push(TrackSource { mid: mid.to_string(), source: *source });
@@ -437,33 +469,41 @@ impl MediaPeer {
         }
         for s in &mut self.sending {
             while s.next_at <= now {
-                let Some(writer) = self.rtc.writer(s.mid) else { break };
-                let wanted = if s.kind == MediaKind::Audio { Codec::Opus } else { Codec::Vp8 };
-                let Some(pt) = writer.payload_params().find(|p| p.spec().codec == wanted).map(|p| p.pt()) else {
-                    break;
-                };
-                let (clock, mut data) = if s.kind == MediaKind::Audio {
-                    (48_000u64, vec![0xf8; s.frame_bytes])
-                } else {
-                    // A keyframe when asked, and every 3 s regardless, as an encoder would.
-                    let periodic =
-                        s.last_keyframe.map(|t| now.duration_since(t) > Duration::from_secs(3)).unwrap_or(true);
-                    let key = s.keyframe_due || periodic;
-                    if key {
-                        s.keyframe_due = false;
-                        s.last_keyframe = Some(now);
-                    }
-                    // Keyframes twice the size of the others; the average stays near the target rate.
-                    let len = if key { s.frame_bytes * 2 } else { s.frame_bytes };
-                    (90_000u64, vp8_frame(key, len, s.rtp_time))
-                };
-                let at = stamp_at(s.kind);
-                let stamp = now.duration_since(epoch()).as_micros() as u64;
-                data[at..at + 8].copy_from_slice(&stamp.to_be_bytes());
-                s.sent.frames += 1;
-                s.sent.bytes += data.len() as u64;
+                // A keyframe on every layer every 3 s regardless, as an encoder would; on one layer when asked.
+                let periodic = s.kind == MediaKind::Video
+                    && s.last_keyframe.map(|t| now.duration_since(t) > Duration::from_secs(3)).unwrap_or(true);
+                if periodic {
+                    s.last_keyframe = Some(now);
+                }
+                let clock = if s.kind == MediaKind::Audio { 48_000u64 } else { 90_000u64 };
                 let time = MediaTime::new(s.rtp_time, str0m::media::Frequency::new(clock as u32).expect("non-zero"));
-                writer.write(pt, s.next_at, time, data).map_err(|e| MediaError::Rtc(e.to_string()))?;
+                for (rid, frame_bytes, keyframe_due) in s.layers.iter_mut() {
+                    let Some(writer) = self.rtc.writer(s.mid) else { break };
+                    let wanted = if s.kind == MediaKind::Audio { Codec::Opus } else { Codec::Vp8 };
+                    let Some(pt) = writer.payload_params().find(|p| p.spec().codec == wanted).map(|p| p.pt()) else {
+                        break;
+                    };
+                    let mut data = if s.kind == MediaKind::Audio {
+                        vec![0xf8; *frame_bytes]
+                    } else {
+                        let key = *keyframe_due || periodic;
+                        *keyframe_due = false;
+                        // Keyframes twice the size of the others; the average stays near the target rate.
+                        let len = if key { *frame_bytes * 2 } else { *frame_bytes };
+                        vp8_frame(key, len, s.rtp_time)
+                    };
+                    let at = stamp_at(s.kind);
+                    let stamp = now.duration_since(epoch()).as_micros() as u64;
+                    data[at..at + 8].copy_from_slice(&stamp.to_be_bytes());
+                    s.sent.bytes += data.len() as u64;
+                    let writer = match rid {
+                        Some(rid) => writer.rid(*rid),
+                        None => writer,
+                    };
+                    writer.write(pt, s.next_at, time, data).map_err(|e| MediaError::Rtc(e.to_string()))?;
+                }
+                // One frame, whatever the number of layers: each receiver gets one of them.
+                s.sent.frames += 1;
                 s.rtp_time += clock * s.interval.as_micros() as u64 / 1_000_000;
                 s.next_at += s.interval;
             }
@@ -524,7 +564,11 @@ impl MediaPeer {
             Event::KeyframeRequest(req) => {
                 self.keyframe_requests += 1;
                 if let Some(s) = self.sending.iter_mut().find(|s| s.mid == req.mid) {
-                    s.keyframe_due = true;
+                    for (rid, _, due) in s.layers.iter_mut() {
+                        if req.rid.is_none() || *rid == req.rid {
+                            *due = true;
+                        }
+                    }
                 }
             }
             _ => {}

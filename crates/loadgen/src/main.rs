@@ -1,13 +1,15 @@
 //! `vayla-loadgen`: rooms of three media participants against a real server process, bounded in time.
 //!
 //! Each room has a device (audio, camera ≈ 1 Mbit/s, document ≈ 1.5 Mbit/s), an expert and an interpreter (audio
-//! and camera), all Rust client peers on loopback. The server runs as its own process with a generated
+//! and camera), all Rust client peers on loopback. Cameras are sent in three simulcast layers like the web
+//! client's (≈ 125 kbit/s, 400 kbit/s and 1 Mbit/s; `--no-simulcast`: one 1 Mbit/s layer), and the server forwards
+//! each receiver one layer, chosen by its bandwidth estimate. The server runs as its own process with a generated
 //! rooms-config, so that its CPU time and memory can be read from `/proc` apart from the clients'. For each
 //! step of rooms it reports forwarded packets per second, server CPU per forwarded packet, frame loss,
 //! send-to-receive delay (p50/p99), server memory per participant and time to first frame; the largest step
 //! with under 1 % loss is what this machine holds.
 //!
-//! Usage: `vayla-loadgen [--rooms 2,4,8] [--seconds 10] [--server target/release/vayla] [--json]`
+//! Usage: `vayla-loadgen [--rooms 2,4,8] [--seconds 10] [--server target/release/vayla] [--json] [--no-simulcast]`
 
 use anyhow::{bail, Context, Result};
 use std::io::{BufRead, BufReader};
@@ -28,11 +30,18 @@ struct Options {
     seconds: u64,
     server: PathBuf,
     json: bool,
+    /// Cameras in three simulcast layers, as the web client sends them.
+    simulcast: bool,
 }
 
 fn options() -> Result<Options> {
-    let mut o =
-        Options { rooms: vec![2, 4, 8], seconds: 10, server: PathBuf::from("target/release/vayla"), json: false };
+    let mut o = Options {
+        rooms: vec![2, 4, 8],
+        seconds: 10,
+        server: PathBuf::from("target/release/vayla"),
+        json: false,
+        simulcast: true,
+    };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -43,9 +52,11 @@ fn options() -> Result<Options> {
             "--seconds" => o.seconds = args.next().context("--seconds takes a number")?.parse()?,
             "--server" => o.server = args.next().context("--server takes a path")?.into(),
             "--json" => o.json = true,
+            "--no-simulcast" => o.simulcast = false,
             "-h" | "--help" => {
                 println!(
-                    "usage: vayla-loadgen [--rooms 2,4,8] [--seconds 10] [--server target/release/vayla] [--json]"
+                    "usage: vayla-loadgen [--rooms 2,4,8] [--seconds 10] [--server target/release/vayla] [--json] \
+                     [--no-simulcast]"
                 );
                 std::process::exit(0);
             }
@@ -150,14 +161,15 @@ async fn metric(api: &Api, name: &str) -> Result<f64> {
         .with_context(|| format!("metric {name}"))
 }
 
-async fn enter(api: &Api, access: &str, room: &str, publish: &[MediaSource]) -> Result<Participant> {
+async fn enter(api: &Api, access: &str, room: &str, publish: &[MediaSource], simulcast: bool) -> Result<Participant> {
     let token = api.join_token(access, room).await?.token;
     let mut signal = Signal::open(&api.ws_url()).await?;
     let id = match signal.join(room, &token).await? {
         ServerMessage::Joined { you, .. } => you.participant_id,
         m => bail!("expected joined, got {m:?}"),
     };
-    Ok(Participant::start(signal, id, publish).await?)
+    let options = vayla_client::media::Options { simulcast_camera: simulcast, ..Default::default() };
+    Ok(Participant::start_opts(signal, id, publish, options).await?)
 }
 
 /// A participant's counters at the start of the measured window.
@@ -236,7 +248,7 @@ async fn step(o: &Options, rooms: usize) -> Result<Figures> {
         .await?;
         for (access, publish) in [(&device, &DEVICE[..]), (&expert, &PERSON[..]), (&interp, &PERSON[..])] {
             let started = Instant::now();
-            parties.push((enter(&api, access, &room, publish).await?, started));
+            parties.push((enter(&api, access, &room, publish, o.simulcast).await?, started));
         }
     }
     // Every participant runs in its own task: a warm-up (connecting, first keyframes), a snapshot of its

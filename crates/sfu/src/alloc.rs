@@ -115,14 +115,30 @@ pub(crate) fn allocate(estimate: Option<u64>, demands: &[Demand]) -> Vec<Option<
     }
 }
 
-/// The bitrate to ask the estimator to probe for: every track at its best layer.
-pub(crate) fn desired(demands: &[Demand]) -> u64 {
-    demands.iter().map(|d| d.ladder().last().map_or(0, |&(_, r)| r)).sum()
-}
-
-/// The bitrate a choice uses.
-pub(crate) fn used(demands: &[Demand], choice: &[Option<usize>]) -> u64 {
-    demands.iter().zip(choice).map(|(d, c)| c.and_then(|i| d.layers.get(i).copied().flatten()).unwrap_or(0)).sum()
+/// The bitrate to ask the estimator to probe for: what the current choice uses with each camera one layer higher
+/// (the lowest for a paused one), plus the headroom the allocation keeps. Asking for exactly what is used would
+/// let the estimate settle where the allocation, which uses only [`USABLE_SHARE`] of it, cannot keep it; asking for
+/// everything at once would make the estimator probe far above a narrow link, and its probes would crowd out the
+/// document.
+pub(crate) fn desired(demands: &[Demand], choice: &[Option<usize>]) -> u64 {
+    let wanted: u64 = demands
+        .iter()
+        .zip(choice)
+        .map(|(d, c)| {
+            let ladder = d.ladder();
+            let rate_of = |layer: Option<usize>| layer.and_then(|i| d.layers.get(i).copied().flatten()).unwrap_or(0);
+            if d.class != Class::Camera {
+                return rate_of(*c);
+            }
+            let step = c.and_then(|layer| ladder.iter().position(|&(i, _)| i == layer));
+            let next = match step {
+                Some(s) => ladder.get(s + 1).or(ladder.get(s)),
+                None => ladder.first(),
+            };
+            next.map_or(rate_of(*c), |&(_, r)| r)
+        })
+        .sum();
+    (wanted as f64 / USABLE_SHARE * 1.05) as u64
 }
 
 /// A layer's incoming bitrate over the last completed window.
@@ -249,7 +265,15 @@ mod tests {
             assert_eq!(choice[0], Some(0));
             assert_eq!(choice[3], Some(0));
         }
-        assert_eq!(desired(&d), 40_000 + 1_200_000 + 600_000 + 1_000_000);
+        // Each camera one layer up from where it is, the rest as chosen, with headroom.
+        let choice = [Some(0), Some(0), Some(0), Some(0)];
+        let next = 40_000 + 500_000 + 600_000 + 1_000_000;
+        let asked = desired(&d, &choice);
+        assert!(asked as f64 * USABLE_SHARE > next as f64 && asked < 2 * next, "{asked}");
+        // At the top, nothing more than the top.
+        let top = [Some(0), Some(2), Some(1), Some(0)];
+        let asked = desired(&d, &top) as f64 * USABLE_SHARE;
+        assert!(asked > 2_840_000.0 && asked < 3_000_000.0, "{asked}");
     }
 
     #[test]

@@ -666,10 +666,11 @@ impl Sfu {
         let choice = alloc::allocate(estimate, &demands);
         debug!(peer = id, ?estimate, ?choice, "downlink allocated");
         if estimate.is_some() {
-            let used = alloc::used(&demands, &choice);
-            let desired = alloc::desired(&demands).max(used);
+            let desired = alloc::desired(&demands, &choice);
             p.flush(&mut self.io);
-            if let Err(panic) = guarded(|| p.rtc.bwe().set_bitrate(Bitrate::bps(used), Bitrate::bps(desired))) {
+            // No sustained minimum: padding up to it would cost a packet's work for nothing whenever the media is
+            // quieter than its allocation (a 5 fps document is). `desired` makes the estimator probe upwards.
+            if let Err(panic) = guarded(|| p.rtc.bwe().set_bitrate(Bitrate::ZERO, Bitrate::bps(desired))) {
                 p.fail(&mut self.io, panic);
             }
             // The pacer takes new rates at its next timeout: give it one in the drain rather than a wake-up.
