@@ -328,3 +328,33 @@ async fn media_over_tcp_can_be_turned_off() {
     let r = Participant::start_with(signal, id, &PERSON, Transport::Tcp).await;
     assert!(matches!(r, Err(ClientError::Media(vayla_client::media::MediaError::Tcp(_)))), "{:?}", r.err());
 }
+
+/// The device sends its camera in three simulcast layers, as the web client does; the expert receives one stream
+/// of it — whole, in sequence, starting at a keyframe — and only about one layer's worth of bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_simulcast_camera_reaches_the_expert_as_one_stream() {
+    let app = spawn_app(Backend::Sqlite).await;
+    app.open("mikkeli-2", &[("expert", "kela-anna")]).await;
+    let (signal, joined) = app.join("mikkeli-2", "mikkeli-2").await;
+    let id = match joined.unwrap() {
+        ServerMessage::Joined { you, .. } => you.participant_id,
+        m => panic!("{m:?}"),
+    };
+    let options = vayla_client::media::Options { simulcast_camera: true, ..Default::default() };
+    let mut device = Participant::start_opts(signal, id, &DEVICE, options).await.unwrap();
+    let mut expert = enter(&app, "kela-anna", "mikkeli-2", &PERSON).await;
+    run_all(&mut [&mut device, &mut expert], Duration::from_secs(4)).await.unwrap();
+
+    let camera = expert.media.received_from(&device.id, MediaSource::Camera).expect("the camera arrives");
+    assert!(camera.frames > 20, "{camera:?}");
+    assert_eq!(camera.first_keyframe, camera.first_frame, "starts at a keyframe: {camera:?}");
+    assert_eq!(camera.gaps, 0, "one contiguous stream, whatever layer it comes from: {camera:?}");
+    // The device sent all three layers (⅛ + ⅖ + 1 of the full rate); the expert got at most about the top one.
+    let sent = device.media.sent().into_iter().find(|(s, _)| *s == MediaSource::Camera).unwrap().1;
+    assert!(
+        (camera.bytes as f64) < sent.bytes as f64 / 1.525 * 1.1,
+        "received {} bytes of {} sent in three layers",
+        camera.bytes,
+        sent.bytes
+    );
+}
