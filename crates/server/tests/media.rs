@@ -100,7 +100,9 @@ async fn device_and_expert_exchange_audio_camera_and_document() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn joining_and_leaving_renegotiates_and_a_leaver_gets_nothing_more() {
-    let app = spawn_app(Backend::Sqlite).await;
+    // Single-layer cameras here: with estimation on, a dip of the estimate on a loaded test machine may pause one
+    // (correctly), and these counts would not hold. `crates/sfu/tests/bandwidth.rs` covers estimation.
+    let app = spawn_app_with(Backend::Sqlite, |c| c.media_initial_estimate_kbps = 0).await;
     app.open("mikkeli-2", &[("expert", "kela-anna"), ("interpreter", "tulkki-aino")]).await;
     let mut device = enter(&app, "mikkeli-2", "mikkeli-2", &DEVICE).await;
     let mut expert = enter(&app, "kela-anna", "mikkeli-2", &PERSON).await;

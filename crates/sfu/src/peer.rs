@@ -54,6 +54,11 @@ pub(crate) struct Io {
     pub(crate) failed: Vec<(PeerId, String)>,
     /// Peers whose received tracks changed and may need an offer.
     pub(crate) renegotiate: Vec<PeerId>,
+    /// While a batch of datagrams is handled: peers that only had media or feedback written to them. Their
+    /// drain waits for the end of the batch, so a subscriber sent several packets drains once, not once per
+    /// packet (see [`Sfu::handle_receive_batch`](crate::Sfu::handle_receive_batch)).
+    pub(crate) held: Vec<PeerId>,
+    pub(crate) batching: bool,
     pub(crate) timers: Timers,
 }
 
@@ -66,6 +71,8 @@ impl Io {
             dirty: Vec::new(),
             failed: Vec::new(),
             renegotiate: Vec::new(),
+            held: Vec::new(),
+            batching: false,
             timers: Timers::default(),
         }
     }
@@ -206,7 +213,13 @@ impl Peer {
     /// Records that media or feedback was queued in the `Rtc` (and that it must be drained, as any mutation).
     pub(crate) fn mark_unsent(&mut self, io: &mut Io) {
         self.unsent = true;
-        self.mark_dirty(io);
+        if io.batching && !self.dirty {
+            // Drained at the end of the batch, or before this peer's next other mutation, whichever is first.
+            self.dirty = true;
+            io.held.push(self.id);
+        } else {
+            self.mark_dirty(io);
+        }
     }
 
     /// Drains the `Rtc` if it was mutated since its last drain. Called before every mutation: str0m requires a

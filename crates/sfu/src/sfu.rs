@@ -253,6 +253,39 @@ impl Sfu {
         datagram: &[u8],
     ) {
         self.advance(now);
+        self.receive(proto, source, destination, datagram);
+        self.run();
+    }
+
+    /// Datagrams that arrived together (one `recvmmsg`, say), all at `now`: as [`Sfu::handle_receive`] for each,
+    /// except that subscribers are drained once after the batch instead of once per forwarded packet. A
+    /// subscriber in a busy room gets several packets per batch, and each drain costs a pass over its `Rtc`.
+    pub fn handle_receive_batch<'a>(
+        &mut self,
+        now: Instant,
+        proto: Protocol,
+        destination: SocketAddr,
+        datagrams: impl IntoIterator<Item = (SocketAddr, &'a [u8])>,
+    ) {
+        self.advance(now);
+        self.io.batching = true;
+        for (source, datagram) in datagrams {
+            self.receive(proto, source, destination, datagram);
+            self.run();
+        }
+        self.io.batching = false;
+        let mut held = std::mem::take(&mut self.io.held);
+        for id in held.drain(..) {
+            if let Some(p) = self.peers.get_mut(&id) {
+                p.flush(&mut self.io);
+            }
+        }
+        self.io.held = held;
+        self.run();
+    }
+
+    fn receive(&mut self, proto: Protocol, source: SocketAddr, destination: SocketAddr, datagram: &[u8]) {
+        let now = self.io.now;
         // RFC 7983 demultiplexing by the first byte: STUN, DTLS, RTP/RTCP — anything else is nobody's protocol.
         if !matches!(datagram.first(), Some(0..=3 | 20..=63 | 128..=191)) {
             self.stats.dropped_malformed += 1;
@@ -300,7 +333,6 @@ impl Sfu {
             Err(panic) => p.fail(&mut self.io, panic),
         }
         p.mark_dirty(&mut self.io);
-        self.run();
     }
 
     /// Time passed: wakes the peers whose timers are due (and only those).
@@ -553,8 +585,8 @@ impl Sfu {
             let Some(s) = self.peers.get_mut(&sub.peer).filter(|s| s.connected && !s.failed) else {
                 continue;
             };
-            // One mutation, one drain: flush what the previous packet written to this subscriber produced.
-            s.flush(&mut self.io);
+            // Writes may pile up in the subscriber's send queue: one drain after them sends them all (str0m stamps
+            // and paces queued packets at its next timeout).
             if s.failed {
                 continue;
             }

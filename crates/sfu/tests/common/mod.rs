@@ -488,10 +488,21 @@ impl World {
             if self.net.is_empty() {
                 break;
             }
+            // What reaches the SFU in one settling round arrives as one batch, as from one `recvmmsg`.
+            let mut to_sfu = Vec::new();
             while let Some(d) = self.net.pop_front() {
-                if let Some(d) = self.shape(d) {
+                let Some(d) = self.shape(d) else {
+                    continue;
+                };
+                if d.destination == sfu_addr() && d.proto == Protocol::Udp {
+                    to_sfu.push(d);
+                } else {
                     self.deliver(d);
                 }
+            }
+            if !to_sfu.is_empty() {
+                let batch = to_sfu.iter().map(|d| (d.source, &d.contents[..]));
+                self.sfu.handle_receive_batch(self.now, Protocol::Udp, sfu_addr(), batch);
             }
         }
     }
