@@ -5,7 +5,8 @@
 //! - the append-only audit log of admissions, refusals, locks and session events — see `audit`,
 //! - the rotated JWT signing keys shared by all nodes — see `keys`,
 //! - appointments and the device / expert / interpreter time they reserve, never double-booked — see
-//!   `appointments`.
+//!   `appointments`,
+//! - secret calendar feeds per expert and device, and experts' external busy time — see `feeds`.
 //!
 //! Everything goes through sqlx's `Any` driver with runtime-bound queries, so one set of SQL statements
 //! serves both backends. That is why the schema sticks to TEXT, 64-bit integers and BLOB/BYTEA, times
@@ -20,6 +21,7 @@ mod audit;
 mod dburl;
 mod directory;
 mod error;
+mod feeds;
 mod keys;
 mod sessions;
 mod testing;
@@ -32,6 +34,7 @@ pub use audit::{AuditEntry, AuditQuery};
 pub use dburl::redact as redact_url;
 pub use directory::{AgencyRecord, DeviceRecord, DirectorySnapshot, PersonRecord, ServicePointRecord};
 pub use error::StoreError;
+pub use feeds::{CalendarFeedRecord, ExternalCalendarKind, ExternalCalendarRecord};
 pub use keys::SigningKeyRecord;
 pub use sessions::{LockRecord, NewSession, ParticipationRecord, SeatRecord, SessionRecord};
 pub use testing::{drop_postgres_database, fresh_postgres_database, postgres_test_admin_url};
