@@ -13,10 +13,11 @@ use crate::metrics::Metrics;
 use crate::now_ms;
 use crate::rooms::{spawn_room, RoomDeps, RoomHandle};
 use crate::rooms_config::{fingerprint_dir, load_dir, RoomsConfig};
+use crate::scheduling::{self, booking, search};
 use crate::ws;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
-use axum::routing::{any, get, post};
+use axum::routing::{any, get, post, put};
 use axum::Router;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -161,6 +162,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     let store = Store::connect(&config.database_url()).await?;
     let rooms_config = Arc::new(load_dir(&config.rooms_config)?);
     store.sync_directory(&snapshot(&rooms_config), now_ms() as i64).await?;
+    scheduling::seed(&store, &rooms_config, now_ms()).await?;
     let auth =
         Auth::load(store.clone(), config.access_token_ttl_s, config.room_token_ttl_s, config.key_rotation_s, now_ms())
             .await?;
@@ -278,6 +280,28 @@ fn router(state: AppState, config: &Config) -> Router {
         .route("/api/audit", get(api::audit))
         .route("/api/admin/config", get(api::config_status))
         .route("/api/admin/rotate-keys", post(api::rotate_keys))
+        .route("/api/openapi.json", get(crate::openapi::document))
+        .route("/api/calendar/agencies", get(scheduling::list_agencies))
+        .route("/api/calendar/agencies/{agency}", put(scheduling::put_agency))
+        .route("/api/calendar/experts", get(scheduling::list_experts))
+        .route("/api/calendar/experts/{expert}", put(scheduling::put_expert))
+        .route(
+            "/api/calendar/availability/{kind}/{id}",
+            get(scheduling::get_availability).put(scheduling::put_availability).delete(scheduling::revert_availability),
+        )
+        .route(
+            "/api/calendar/opening-hours/{service_point}",
+            get(scheduling::get_opening_hours)
+                .put(scheduling::put_opening_hours)
+                .delete(scheduling::revert_opening_hours),
+        )
+        .route("/api/slots/search", post(search::search_slots))
+        .route("/api/appointments", get(booking::list).post(booking::create))
+        .route("/api/appointments/{id}", get(booking::get_one))
+        .route("/api/appointments/{id}/reschedule", post(booking::reschedule))
+        .route("/api/appointments/{id}/cancel", post(booking::cancel))
+        .route("/api/appointments/{id}/no-show", post(booking::no_show))
+        .route("/api/me/appointments", get(booking::mine))
         .route("/api", any(api::no_such_endpoint))
         .route("/api/", any(api::no_such_endpoint))
         .route("/api/{*rest}", any(api::no_such_endpoint))
@@ -396,6 +420,10 @@ impl Reloader {
         if let Err(e) = self.store.sync_directory(&snapshot(&new), now_ms() as i64).await {
             // The entities will be mirrored at the next change; the config itself is valid and goes live.
             tracing::error!(error = %e, "could not mirror the rooms-config into the database");
+        }
+        if let Err(e) = scheduling::seed(&self.store, &new, now_ms()).await {
+            // Searches fall back to the config's calendar for entries that are missing; edits are untouched.
+            tracing::error!(error = %e, "could not seed the calendar from the rooms-config");
         }
         self.config_tx.send_replace(new.clone());
         let old = self.rooms_tx.borrow().clone();

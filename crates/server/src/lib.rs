@@ -8,8 +8,10 @@ pub mod config;
 pub mod error;
 pub mod media;
 pub mod metrics;
+pub mod openapi;
 pub mod rooms;
 pub mod rooms_config;
+pub mod scheduling;
 pub mod ws;
 
 pub use app::{start, Server};

@@ -8,10 +8,13 @@
 //!
 //! ```text
 //! rooms-config/
-//! ├── agencies.toml               [[agency]]  id, name
-//! ├── people.toml                 [[person]]  id, name, role, agency?, service_point?, languages?, password_hash
+//! ├── agencies.toml               [[agency]]  id, name, rule?, windows?, [[agency.service]]
+//! ├── people.toml                 [[person]]  id, name, role, agency?, service_point?, languages?, password_hash,
+//! │                                           availability?, [[person.availability_exception]], services?,
+//! │                                           stand_ins?
 //! ├── service-points/
-//! │   ├── mikkeli.toml            id, name, municipality, [[device]] id, name, credential_hash
+//! │   ├── mikkeli.toml            id, name, municipality, opening_hours?, [[opening_exception]],
+//! │                               [[device]] id, name, credential_hash
 //! │   └── …                       one file per service point, named after its id
 //! └── README.md                   (anything that is not *.toml is ignored)
 //! ```
@@ -37,6 +40,11 @@
 //! - `password_hash` and `credential_hash` are argon2 PHC strings (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`).
 //! - Names and municipalities are not blank.
 //! - There is at least one device overall.
+//! - The calendar (issue 4, see `rooms-config/README.md`): an agency's `rule` is `walk_in_and_appointment` (the
+//!   default), `appointment_only` or `fixed_windows` (which needs `windows`); services have a slug `id` unique
+//!   across all agencies, a duration, buffers, notice and horizon within bounds; weekly times are written
+//!   `"mon-fri 08:00-16:00"`; only experts and interpreters have an `availability`; only experts have `services`
+//!   (of their own agency) and `stand_ins` (experts of the same agency).
 //!
 //! # Errors
 //!
@@ -58,9 +66,11 @@ use std::io;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use crate::scheduling::model::{parse_range, parse_weekly, AgencyCalendar, ExpertProfile, ServiceSpec};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use toml::Spanned;
+use vayla_domain::calendar::{AgencyRule, DateException, ExceptionChange, Schedule};
 use vayla_domain::{Role, RoomId, SubjectId};
 
 /// The agencies file, at the root of the config directory.
@@ -93,6 +103,8 @@ pub struct RoomsConfig {
 pub struct Agency {
     pub id: String,
     pub name: String,
+    /// How it takes customers and the services it books: the seed of its calendar entry.
+    pub calendar: AgencyCalendar,
 }
 
 /// A service point (*asiointipiste*): a municipal office with one or more remote-service devices.
@@ -101,6 +113,9 @@ pub struct ServicePoint {
     pub id: String,
     pub name: String,
     pub municipality: String,
+    /// When the point is open (its devices are bookable only then); closed on public holidays. Empty when the
+    /// file names none: no appointments there.
+    pub opening_hours: Schedule,
 }
 
 /// A remote-service device, and so one permanent virtual room whose address is the device's id.
@@ -131,6 +146,11 @@ pub struct Person {
     pub languages: Vec<String>,
     /// Argon2 PHC string of the person's password.
     pub password_hash: String,
+    /// Weekly availability for appointments (experts and interpreters only); `None` when not given, which
+    /// means never bookable.
+    pub availability: Option<Schedule>,
+    /// Services handled and stand-ins (experts only; the default for everyone else).
+    pub expert: ExpertProfile,
 }
 
 impl RoomsConfig {
@@ -473,6 +493,21 @@ struct AgenciesFile {
 struct RawAgency {
     id: Spanned<String>,
     name: Spanned<String>,
+    rule: Option<Spanned<String>>,
+    windows: Option<Spanned<Vec<Spanned<String>>>>,
+    #[serde(default)]
+    service: Vec<Spanned<ServiceSpec>>,
+}
+
+/// A dated change to a schedule: `date = "2025-12-23"`, `change = "day_off" | "extra" | "unavailable" |
+/// "replace"`, `ranges = ["09:00-12:00"]` (none for `day_off`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawException {
+    date: Spanned<String>,
+    change: Spanned<String>,
+    #[serde(default)]
+    ranges: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -481,6 +516,10 @@ struct ServicePointFile {
     id: Spanned<String>,
     name: Spanned<String>,
     municipality: Spanned<String>,
+    #[serde(default)]
+    opening_hours: Vec<Spanned<String>>,
+    #[serde(default)]
+    opening_exception: Vec<Spanned<RawException>>,
     #[serde(default)]
     device: Vec<Spanned<RawDevice>>,
 }
@@ -511,6 +550,11 @@ struct RawPerson {
     #[serde(default)]
     languages: Vec<Spanned<String>>,
     password_hash: Spanned<String>,
+    availability: Option<Spanned<Vec<Spanned<String>>>>,
+    #[serde(default)]
+    availability_exception: Vec<Spanned<RawException>>,
+    services: Option<Spanned<Vec<Spanned<String>>>>,
+    stand_ins: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -544,7 +588,8 @@ impl Builder {
             }
             first_line.insert(id.clone(), src.line(&raw.id.span()));
             let name = not_blank(src, &raw.name, &at("name"))?;
-            self.agencies.insert(id.clone(), Agency { id, name });
+            let calendar = agency_calendar(src, raw, i, &self.agencies)?;
+            self.agencies.insert(id.clone(), Agency { id, name, calendar });
         }
         Ok(())
     }
@@ -565,7 +610,8 @@ impl Builder {
         // Unique because file names are unique and each id equals its file's stem.
         let name = not_blank(src, &file.name, "name")?;
         let municipality = not_blank(src, &file.municipality, "municipality")?;
-        self.service_points.insert(id.clone(), ServicePoint { id: id.clone(), name, municipality });
+        let opening_hours = schedule(src, &file.opening_hours, &file.opening_exception, "opening_hours", "opening_exception")?;
+        self.service_points.insert(id.clone(), ServicePoint { id: id.clone(), name, municipality, opening_hours });
 
         for (i, table) in file.device.iter().enumerate() {
             let raw = table.get_ref();
@@ -593,6 +639,7 @@ impl Builder {
     fn people(&mut self, src: &Src) -> Result<(), ConfigError> {
         let file: PeopleFile = src.parse()?;
         let mut first_line = BTreeMap::new();
+        let mut stand_ins = Vec::new();
         for (i, table) in file.person.iter().enumerate() {
             let raw = table.get_ref();
             let at = |field: &str| format!("person[{i}].{field}");
@@ -684,10 +731,206 @@ impl Builder {
                 languages.push(value.clone());
             }
             let password_hash = phc(src, &raw.password_hash, &at("password_hash"))?;
-            self.people.insert(id.clone(), Person { id, name, role, agency, service_point, languages, password_hash });
+            let (availability, expert) = self.person_calendar(src, raw, i, role, agency.as_deref(), &mut stand_ins)?;
+            self.people.insert(
+                id.clone(),
+                Person { id, name, role, agency, service_point, languages, password_hash, availability, expert },
+            );
+        }
+        // Stand-ins may be declared further down the file, so they are checked once everyone is known.
+        for (i, agency, list) in stand_ins {
+            for (j, s) in list.iter().enumerate() {
+                let field = format!("person[{i}].stand_ins[{j}]");
+                let other = SubjectId::new(s.get_ref().as_str()).ok().and_then(|id| self.people.get(&id));
+                match other {
+                    Some(p) if p.role == Role::Expert && p.agency.as_deref() == Some(agency.as_str()) => {}
+                    _ => {
+                        return Err(src.err(
+                            &s.span(),
+                            field,
+                            format!("stand-in {:?} is not an expert of the same agency ({agency})", s.get_ref()),
+                        ))
+                    }
+                }
+            }
         }
         Ok(())
     }
+
+    /// An expert's or interpreter's availability, an expert's services and stand-ins (stand-ins are collected
+    /// into `stand_ins` for the check after the whole file is read).
+    fn person_calendar(
+        &self,
+        src: &Src,
+        raw: &RawPerson,
+        i: usize,
+        role: Role,
+        agency: Option<&str>,
+        stand_ins: &mut Vec<(usize, String, Vec<Spanned<String>>)>,
+    ) -> Result<(Option<Schedule>, ExpertProfile), ConfigError> {
+        let at = |field: &str| format!("person[{i}].{field}");
+        let bookable = matches!(role, Role::Expert | Role::Interpreter);
+        if !bookable {
+            if let Some(a) = &raw.availability {
+                return Err(src.err(&a.span(), at("availability"), "only experts and interpreters have an availability"));
+            }
+        }
+        if role != Role::Expert {
+            for (value, field) in [(&raw.services, "services"), (&raw.stand_ins, "stand_ins")] {
+                if let Some(v) = value {
+                    return Err(src.err(&v.span(), at(field), format!("only experts have {field}")));
+                }
+            }
+        }
+        let availability = match &raw.availability {
+            Some(weekly) => Some(schedule(
+                src,
+                weekly.get_ref(),
+                &raw.availability_exception,
+                &at("availability"),
+                &at("availability_exception"),
+            )?),
+            None if !raw.availability_exception.is_empty() => {
+                let e = &raw.availability_exception[0];
+                return Err(src.err(&e.span(), at("availability_exception"), "exceptions need an availability"));
+            }
+            None => None,
+        };
+        let mut expert = ExpertProfile::default();
+        if let (Role::Expert, Some(agency)) = (role, agency) {
+            let offered = &self.agencies[agency].calendar.services;
+            if let Some(list) = &raw.services {
+                let mut services = Vec::new();
+                for (j, s) in list.get_ref().iter().enumerate() {
+                    if !offered.iter().any(|o| &o.id == s.get_ref()) {
+                        let known: Vec<&str> = offered.iter().map(|o| o.id.as_str()).collect();
+                        return Err(src.err(
+                            &s.span(),
+                            format!("person[{i}].services[{j}]"),
+                            format!(
+                                "agency {agency} has no service {:?} (known: {})",
+                                s.get_ref(),
+                                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                            ),
+                        ));
+                    }
+                    services.push(s.get_ref().clone());
+                }
+                expert.services = Some(services);
+            }
+            if let Some(list) = &raw.stand_ins {
+                expert.stand_ins = list.get_ref().iter().map(|s| s.get_ref().clone()).collect();
+                stand_ins.push((i, agency.to_string(), list.get_ref().clone()));
+            }
+        }
+        Ok((availability, expert))
+    }
+}
+
+/// An agency's booking rule (`rule`, `windows`) and services (`[[agency.service]]`). Service ids are unique across
+/// all agencies, since a booking names the service alone.
+fn agency_calendar(
+    src: &Src,
+    raw: &RawAgency,
+    i: usize,
+    earlier: &BTreeMap<String, Agency>,
+) -> Result<AgencyCalendar, ConfigError> {
+    const RULES: &str = "walk_in_and_appointment, appointment_only, fixed_windows";
+    let at = |field: &str| format!("agency[{i}].{field}");
+    let rule_word = raw.rule.as_ref().map(|r| r.get_ref().as_str()).unwrap_or("walk_in_and_appointment");
+    let rule_span = raw.rule.as_ref().map(|r| r.span()).unwrap_or_else(|| raw.id.span());
+    let rule = match (rule_word, &raw.windows) {
+        ("walk_in_and_appointment", None) => AgencyRule::WalkInAndAppointment,
+        ("appointment_only", None) => AgencyRule::AppointmentOnly,
+        ("fixed_windows", Some(w)) => {
+            let mut ranges = Vec::new();
+            for (j, text) in w.get_ref().iter().enumerate() {
+                let parsed = parse_weekly(text.get_ref()).map_err(|e| src.err(&text.span(), at(&format!("windows[{j}]")), e))?;
+                ranges.extend(parsed);
+            }
+            if ranges.is_empty() {
+                return Err(src.err(&w.span(), at("windows"), "fixed_windows needs at least one window"));
+            }
+            AgencyRule::FixedWindows(ranges)
+        }
+        ("fixed_windows", None) => {
+            return Err(src.err(
+                &rule_span,
+                at("windows"),
+                "rule \"fixed_windows\" needs windows, e.g. windows = [\"tue 09:00-11:00\", \"thu 13:00-15:00\"]",
+            ))
+        }
+        ("walk_in_and_appointment" | "appointment_only", Some(w)) => {
+            return Err(src.err(&w.span(), at("windows"), "windows belong to rule = \"fixed_windows\" only"))
+        }
+        (other, _) => return Err(src.err(&rule_span, at("rule"), format!("unknown rule {other:?} (expected one of: {RULES})"))),
+    };
+    let mut services: Vec<ServiceSpec> = Vec::new();
+    for (j, table) in raw.service.iter().enumerate() {
+        let s = table.get_ref();
+        let field = at(&format!("service[{j}]"));
+        if let Some(problem) = s.problem() {
+            return Err(src.err(&table.span(), field, problem));
+        }
+        let elsewhere = earlier.values().find(|a| a.calendar.services.iter().any(|o| o.id == s.id)).map(|a| a.id.clone());
+        if services.iter().any(|o| o.id == s.id) || elsewhere.is_some() {
+            return Err(src.err(
+                &table.span(),
+                format!("{field}.id"),
+                format!("duplicate service id {:?}: service ids are unique across all agencies", s.id),
+            ));
+        }
+        services.push(s.clone());
+    }
+    Ok(AgencyCalendar { rule, services })
+}
+
+/// A schedule from the compact weekly strings and `[[…exception]]` tables; closed on public holidays.
+fn schedule(
+    src: &Src,
+    weekly: &[Spanned<String>],
+    exceptions: &[Spanned<RawException>],
+    weekly_field: &str,
+    exception_field: &str,
+) -> Result<Schedule, ConfigError> {
+    let mut ranges = Vec::new();
+    for (j, text) in weekly.iter().enumerate() {
+        ranges.extend(parse_weekly(text.get_ref()).map_err(|e| src.err(&text.span(), format!("{weekly_field}[{j}]"), e))?);
+    }
+    let mut out = Schedule::weekly(ranges);
+    for (j, table) in exceptions.iter().enumerate() {
+        let e = table.get_ref();
+        let at = |f: &str| format!("{exception_field}[{j}].{f}");
+        let date = chrono::NaiveDate::parse_from_str(e.date.get_ref(), "%Y-%m-%d")
+            .map_err(|_| src.err(&e.date.span(), at("date"), format!("{:?} is not a date YYYY-MM-DD", e.date.get_ref())))?;
+        let mut list = Vec::new();
+        for (k, r) in e.ranges.iter().enumerate() {
+            list.push(parse_range(r.get_ref()).map_err(|m| src.err(&r.span(), at(&format!("ranges[{k}]")), m))?);
+        }
+        let needs_ranges = |change| -> Result<(), ConfigError> {
+            if list.is_empty() {
+                Err(src.err(&e.change.span(), at("ranges"), format!("change {change:?} needs ranges, e.g. [\"09:00-12:00\"]")))
+            } else {
+                Ok(())
+            }
+        };
+        let change = match e.change.get_ref().as_str() {
+            "day_off" if list.is_empty() => ExceptionChange::DayOff,
+            "day_off" => return Err(src.err(&e.change.span(), at("ranges"), "a day off has no ranges")),
+            "extra" => needs_ranges("extra").map(|_| ExceptionChange::Extra(list))?,
+            "unavailable" => needs_ranges("unavailable").map(|_| ExceptionChange::Unavailable(list))?,
+            "replace" => ExceptionChange::Replace(list),
+            other => {
+                return Err(src.err(
+                    &e.change.span(),
+                    at("change"),
+                    format!("unknown change {other:?} (expected one of: day_off, extra, unavailable, replace)"),
+                ))
+            }
+        };
+        out.exceptions.push(DateException { date, change });
+    }
+    Ok(out)
 }
 
 /// An id that follows the slug rule of the domain's ids.

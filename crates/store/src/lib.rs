@@ -6,6 +6,8 @@
 //! - the rotated JWT signing keys shared by all nodes — see `keys`,
 //! - appointments and the device / expert / interpreter time they reserve, never double-booked — see
 //!   `appointments`,
+//! - the calendar model (booking rules, services, availability, opening hours), seeded from the
+//!   rooms-config and editable through the API — see `calendar`,
 //! - secret calendar feeds per expert and device, and experts' external busy time — see `feeds`.
 //!
 //! Everything goes through sqlx's `Any` driver with runtime-bound queries, so one set of SQL statements
@@ -18,6 +20,7 @@
 
 mod appointments;
 mod audit;
+mod calendar;
 mod dburl;
 mod directory;
 mod error;
@@ -31,6 +34,7 @@ pub use appointments::{
     ReservationRecord, ResourceKind, SpecialNeeds,
 };
 pub use audit::{AuditEntry, AuditQuery};
+pub use calendar::{CalendarEntry, CalendarKind, CalendarSeed, CalendarSource, SEED_AUTHOR};
 pub use dburl::redact as redact_url;
 pub use directory::{AgencyRecord, DeviceRecord, DirectorySnapshot, PersonRecord, ServicePointRecord};
 pub use error::StoreError;

@@ -243,7 +243,7 @@ fn wrong_type() {
     let s = Scratch::demo();
     let text = s.read("people.toml");
     let i = person_index(&text, "kela-mikko");
-    let line = s.edit_after("people.toml", "\"kela-mikko\"", "languages = [\"fi\", \"en\"]", "languages = \"fi\"");
+    let line = s.edit_after("people.toml", "id = \"kela-mikko\"", "languages = [\"fi\", \"en\"]", "languages = \"fi\"");
     let e = s.load_err();
     let field = format!("person[{i}].languages");
     assert_err(&e, "people.toml", Some(line), Some(&field), "invalid type: string \"fi\", expected a sequence");
@@ -254,7 +254,7 @@ fn wrong_type_inside_a_list() {
     let s = Scratch::demo();
     let text = s.read("people.toml");
     let i = person_index(&text, "kela-mikko");
-    let line = s.edit_after("people.toml", "\"kela-mikko\"", "languages = [\"fi\", \"en\"]", "languages = [\"fi\", 3]");
+    let line = s.edit_after("people.toml", "id = \"kela-mikko\"", "languages = [\"fi\", \"en\"]", "languages = [\"fi\", 3]");
     let e = s.load_err();
     let field = format!("person[{i}].languages[1]");
     assert_err(&e, "people.toml", Some(line), Some(&field), "invalid type: integer `3`");
@@ -595,4 +595,104 @@ fn error_display() {
     assert_eq!(e.to_string(), "people.toml: person[0]: bad");
     let e = ConfigError::new("agencies.toml", Some(7), None, "bad");
     assert_eq!(e.to_string(), "agencies.toml:7: bad");
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// The calendar (issue 4): booking rules, services, availability, opening hours
+
+#[test]
+fn demo_calendar_loads() {
+    use vayla_domain::calendar::{AgencyRule, ExceptionChange, LocalRange, WeeklyRange};
+    let c = load_dir(&demo_dir()).unwrap();
+    assert_eq!(c.agencies["kela"].calendar.rule, AgencyRule::WalkInAndAppointment);
+    assert_eq!(c.agencies["poliisi"].calendar.rule, AgencyRule::AppointmentOnly);
+    assert_eq!(
+        c.agencies["dvv"].calendar.rule,
+        AgencyRule::FixedWindows(vec![
+            WeeklyRange::new(chrono::Weekday::Tue, LocalRange::hm(9, 0, 11, 0)),
+            WeeklyRange::new(chrono::Weekday::Thu, LocalRange::hm(13, 0, 15, 0)),
+        ])
+    );
+    let benefits = &c.agencies["kela"].calendar.services[0];
+    assert_eq!((benefits.id.as_str(), benefits.duration_minutes, benefits.buffer_before_minutes), ("kela-benefits", 30, 5));
+    let mikkeli = &c.service_points["mikkeli"].opening_hours;
+    assert_eq!(mikkeli.weekly.len(), 5);
+    assert!(mikkeli.closed_on_holidays);
+    assert!(matches!(mikkeli.exceptions[0].change, ExceptionChange::Replace(_)));
+    let mikko = &c.people[&subject("kela-mikko")];
+    assert_eq!(mikko.expert.services.as_deref(), Some(&["kela-benefits".to_string()][..]));
+    assert_eq!(mikko.expert.stand_ins, ["kela-anna"]);
+    assert_eq!(mikko.availability.as_ref().unwrap().weekly.len(), 4, "mon-thu");
+    assert_eq!(c.people[&subject("kela-anna")].expert.services, None, "no list: every service of the agency");
+    assert!(c.people[&subject("tulkki-sami")].availability.is_some());
+    assert!(c.people[&subject("scheduler")].availability.is_none());
+}
+
+#[test]
+fn unknown_rule_and_windows_without_fixed_windows() {
+    let s = Scratch::demo();
+    let line = s.edit("agencies.toml", "rule = \"appointment_only\"\n\n[[agency.service]]\nid = \"poliisi-permit\"", "rule = \"by_appointment\"\n\n[[agency.service]]\nid = \"poliisi-permit\"");
+    assert_err(&s.load_err(), "agencies.toml", Some(line), Some("agency[2].rule"), "unknown rule \"by_appointment\"");
+
+    let s = Scratch::demo();
+    let line = s.edit("agencies.toml", "id = \"te\"\nname = \"TE-toimisto\"\nrule = \"appointment_only\"", "id = \"te\"\nname = \"TE-toimisto\"\nrule = \"appointment_only\"\nwindows = [\"mon 09:00-10:00\"]") + 3;
+    assert_err(&s.load_err(), "agencies.toml", Some(line), Some("agency[4].windows"), "fixed_windows");
+}
+
+#[test]
+fn bad_weekly_times_name_their_field() {
+    let s = Scratch::demo();
+    let line = s.edit("agencies.toml", "windows = [\"tue 09:00-11:00\", \"thu 13:00-15:00\"]", "windows = [\"tue 09:00-11:00\", \"thu 15:00-13:00\"]");
+    assert_err(&s.load_err(), "agencies.toml", Some(line), Some("agency[3].windows[1]"), "must end after it starts");
+
+    let s = Scratch::demo();
+    let text = s.read("people.toml");
+    let i = person_index(&text, "te-jari");
+    let line = s.edit_after("people.toml", "id = \"te-jari\"", "availability = [\"mon-fri 08:00-16:00\"]", "availability = [\"mon-fry 08:00-16:00\"]");
+    let field = format!("person[{i}].availability[0]");
+    assert_err(&s.load_err(), "people.toml", Some(line), Some(&field), "unknown day");
+
+    let s = Scratch::demo();
+    let line = s.edit("service-points/kiiminki.toml", "opening_hours = [\"mon-thu 09:00-15:00\"]", "opening_hours = [\"mon-thu 9-15\"]");
+    assert_err(&s.load_err(), "service-points/kiiminki.toml", Some(line), Some("opening_hours[0]"), "HH:MM");
+
+    let s = Scratch::demo();
+    let line = s.edit("service-points/mikkeli.toml", "change = \"replace\"", "change = \"shorter\"");
+    assert_err(&s.load_err(), "service-points/mikkeli.toml", Some(line), Some("opening_exception[0].change"), "unknown change");
+}
+
+#[test]
+fn services_and_stand_ins_must_belong_to_the_experts_agency() {
+    let s = Scratch::demo();
+    let text = s.read("people.toml");
+    let i = person_index(&text, "kela-mikko");
+    let line = s.edit("people.toml", "services = [\"kela-benefits\"]", "services = [\"vero-taxation\"]");
+    let field = format!("person[{i}].services[0]");
+    assert_err(&s.load_err(), "people.toml", Some(line), Some(&field), "agency kela has no service \"vero-taxation\"");
+
+    let s = Scratch::demo();
+    let i = person_index(&text, "vero-liisa");
+    let line = s.edit("people.toml", "stand_ins = [\"vero-juha\"]", "stand_ins = [\"kela-anna\"]");
+    let field = format!("person[{i}].stand_ins[0]");
+    assert_err(&s.load_err(), "people.toml", Some(line), Some(&field), "not an expert of the same agency (vero)");
+
+    let s = Scratch::demo();
+    let i = person_index(&text, "advisor-mikkeli");
+    let line = s.edit("people.toml", "service_point = \"mikkeli\"", "service_point = \"mikkeli\"\navailability = [\"mon 09:00-10:00\"]") + 1;
+    let field = format!("person[{i}].availability");
+    assert_err(&s.load_err(), "people.toml", Some(line), Some(&field), "only experts and interpreters");
+}
+
+#[test]
+fn service_ids_are_unique_across_agencies_and_within_bounds() {
+    let s = Scratch::demo();
+    let line = s.edit("agencies.toml", "id = \"vero-taxation\"", "id = \"kela-benefits\"");
+    assert_err(&s.load_err(), "agencies.toml", Some(line - 1), Some("agency[1].service[0].id"), "duplicate service id");
+
+    let s = Scratch::demo();
+    let line = s.edit("agencies.toml", "duration_minutes = 20", "duration_minutes = 0");
+    let e = s.load_err();
+    assert_eq!(e.field.as_deref(), Some("agency[2].service[0]"));
+    assert!(e.line.is_some_and(|l| l <= line), "{e}");
+    assert!(e.message.contains("duration_minutes"), "{e}");
 }
