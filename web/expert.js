@@ -5,6 +5,7 @@
 import { api } from './api.js';
 import { Auth, Call, openSource } from './call.js';
 import { h, icon, setButtonIcon, setPressed, show, syncAudio, Tiles, videoTile } from './call-ui.js';
+import { mountAppointments } from './expert-appointments.js';
 import {
   formatTime,
   getLocale,
@@ -299,6 +300,8 @@ let participants = [];
 let seats = [];
 let remoteTracks = [];
 const local = { microphone: null, camera: null };
+/** "My appointments today", shown with the rooms; its Join opens the appointment's device room. */
+const appointments = mountAppointments({ token: () => auth.token(), onJoin: (id) => joinRoom(id) });
 
 function showError(text) {
   els.error.textContent = text ?? '';
@@ -314,6 +317,7 @@ function focusHeading(section) {
 function showView(name) {
   show(els.loginView, name === 'login');
   show(els.roomsView, name === 'rooms');
+  appointments.show(name === 'rooms');
   show(els.callView, name === 'call');
   show(els.userLine, name !== 'login');
   document.body.dataset.view = name;
@@ -877,6 +881,7 @@ onLanguageChange(() => {
   document.title = t('expert.docTitle');
   renderUser();
   if (!els.roomsView.hidden) renderRooms();
+  appointments.render();
   lastStatus = '';
   render();
   docZoom.set(docZoom.get());
