@@ -5,6 +5,7 @@
 
 pub mod calendar;
 pub mod ids;
+pub mod interpreting;
 pub mod room;
 
 pub use ids::{ConnId, IdError, Millis, Role, RoomId, SeatId, SessionId, SubjectId};
