@@ -67,9 +67,9 @@ impl Op<'_> {
             errors.push(("400", "bad_request: the body is not JSON of the expected shape"));
         }
         for (status, codes) in errors {
-            let entry = responses.entry(status.to_string()).or_insert_with(|| {
-                json!({ "description": "", "content": { "application/json": { "schema": schema("Error") } } })
-            });
+            let entry = responses.entry(status.to_string()).or_insert_with(
+                || json!({ "description": "", "content": { "application/json": { "schema": schema("Error") } } }),
+            );
             let d = entry["description"].as_str().unwrap_or("").to_string();
             entry["description"] = json!(if d.is_empty() { codes.to_string() } else { format!("{d}; {codes}") });
         }
@@ -103,182 +103,414 @@ pub fn spec() -> Value {
     let appointment = || path_param("id", "The appointment's id");
 
     // --- Authentication -------------------------------------------------------------------------------------
-    add("/api/login", "post", Op {
-        id: "login", tag: "auth", summary: "A person signs in with id and password and gets an access token.",
-        auth: false, params: vec![], body: Some(schema("Login")),
-        ok: ("200", "The access token", Some(schema("TokenReply"))),
-        errors: &[("401", "invalid_credentials")],
-    });
-    add("/api/device-login", "post", Op {
-        id: "deviceLogin", tag: "auth", summary: "A remote-service device signs in with its credential.",
-        auth: false, params: vec![], body: Some(schema("DeviceLogin")),
-        ok: ("200", "The access token", Some(schema("TokenReply"))),
-        errors: &[("401", "invalid_credentials")],
-    });
-    add("/api/refresh", "post", Op {
-        id: "refresh", tag: "auth", summary: "A fresh access token for a caller still in the rooms-config.",
-        auth: true, params: vec![], body: None,
-        ok: ("200", "The new access token", Some(schema("TokenReply"))),
-        errors: &[("401", "invalid_credentials: no longer configured")],
-    });
-    add("/api/ice-servers", "get", Op {
-        id: "iceServers", tag: "media", summary: "TURN servers with short-lived credentials (empty when none).",
-        auth: true, params: vec![], body: None,
-        ok: ("200", "TURN servers", Some(json!({ "type": "object", "properties": {
+    add(
+        "/api/login",
+        "post",
+        Op {
+            id: "login",
+            tag: "auth",
+            summary: "A person signs in with id and password and gets an access token.",
+            auth: false,
+            params: vec![],
+            body: Some(schema("Login")),
+            ok: ("200", "The access token", Some(schema("TokenReply"))),
+            errors: &[("401", "invalid_credentials")],
+        },
+    );
+    add(
+        "/api/device-login",
+        "post",
+        Op {
+            id: "deviceLogin",
+            tag: "auth",
+            summary: "A remote-service device signs in with its credential.",
+            auth: false,
+            params: vec![],
+            body: Some(schema("DeviceLogin")),
+            ok: ("200", "The access token", Some(schema("TokenReply"))),
+            errors: &[("401", "invalid_credentials")],
+        },
+    );
+    add(
+        "/api/refresh",
+        "post",
+        Op {
+            id: "refresh",
+            tag: "auth",
+            summary: "A fresh access token for a caller still in the rooms-config.",
+            auth: true,
+            params: vec![],
+            body: None,
+            ok: ("200", "The new access token", Some(schema("TokenReply"))),
+            errors: &[("401", "invalid_credentials: no longer configured")],
+        },
+    );
+    add(
+        "/api/ice-servers",
+        "get",
+        Op {
+            id: "iceServers",
+            tag: "media",
+            summary: "TURN servers with short-lived credentials (empty when none).",
+            auth: true,
+            params: vec![],
+            body: None,
+            ok: (
+                "200",
+                "TURN servers",
+                Some(json!({ "type": "object", "properties": {
             "ice_servers": array(json!({ "type": "object", "properties": {
                 "urls": array(json!({ "type": "string" })), "username": { "type": "string" },
                 "credential": { "type": "string" } } })),
-            "expires_in": { "type": "integer" } } }))),
-        errors: &[FORBIDDEN],
-    });
+            "expires_in": { "type": "integer" } } })),
+            ),
+            errors: &[FORBIDDEN],
+        },
+    );
 
     // --- Rooms ----------------------------------------------------------------------------------------------
-    add("/api/rooms", "get", Op {
-        id: "listRooms", tag: "rooms", summary: "Every room with its live state; names only for signed-in callers.",
-        auth: false, params: vec![], body: None,
-        ok: ("200", "The rooms", Some(array(schema("RoomView")))), errors: &[],
-    });
-    add("/api/rooms/{room}", "get", Op {
-        id: "getRoom", tag: "rooms", summary: "One room's live state.",
-        auth: false, params: vec![room()], body: None,
-        ok: ("200", "The room", Some(schema("RoomView"))), errors: &[("404", "unknown_room")],
-    });
-    add("/api/rooms/{room}/session", "post", Op {
-        id: "openSession", tag: "rooms", summary: "Open a session with the expected seats (walk-in).",
-        auth: true, params: vec![room()], body: Some(json!({ "type": "object", "required": ["seats"], "properties": {
+    add(
+        "/api/rooms",
+        "get",
+        Op {
+            id: "listRooms",
+            tag: "rooms",
+            summary: "Every room with its live state; names only for signed-in callers.",
+            auth: false,
+            params: vec![],
+            body: None,
+            ok: ("200", "The rooms", Some(array(schema("RoomView")))),
+            errors: &[],
+        },
+    );
+    add(
+        "/api/rooms/{room}",
+        "get",
+        Op {
+            id: "getRoom",
+            tag: "rooms",
+            summary: "One room's live state.",
+            auth: false,
+            params: vec![room()],
+            body: None,
+            ok: ("200", "The room", Some(schema("RoomView"))),
+            errors: &[("404", "unknown_room")],
+        },
+    );
+    add(
+        "/api/rooms/{room}/session",
+        "post",
+        Op {
+            id: "openSession",
+            tag: "rooms",
+            summary: "Open a session with the expected seats (walk-in).",
+            auth: true,
+            params: vec![room()],
+            body: Some(json!({ "type": "object", "required": ["seats"], "properties": {
             "seats": array(json!({ "type": "object", "required": ["role", "subject"], "properties": {
                 "role": { "type": "string" }, "subject": { "type": "string" } } })) } })),
-        ok: ("201", "The room with its new session", Some(schema("RoomView"))),
-        errors: &[FORBIDDEN, ("404", "unknown_room"), ("409", "session_open"), ("503", "store_unavailable")],
-    });
-    add("/api/rooms/{room}/session", "delete", Op {
-        id: "endSession", tag: "rooms", summary: "End the room's open session.",
-        auth: true, params: vec![room()], body: None,
-        ok: ("204", "Ended", None), errors: &[FORBIDDEN, ("404", "unknown_room"), ("409", "no_session")],
-    });
-    add("/api/rooms/{room}/join-token", "post", Op {
-        id: "joinToken", tag: "rooms", summary: "A room token for the caller, to join over the WebSocket.",
-        auth: true, params: vec![room()], body: None,
-        ok: ("200", "The room token", Some(json!({ "type": "object", "properties": {
+            ok: ("201", "The room with its new session", Some(schema("RoomView"))),
+            errors: &[FORBIDDEN, ("404", "unknown_room"), ("409", "session_open"), ("503", "store_unavailable")],
+        },
+    );
+    add(
+        "/api/rooms/{room}/session",
+        "delete",
+        Op {
+            id: "endSession",
+            tag: "rooms",
+            summary: "End the room's open session.",
+            auth: true,
+            params: vec![room()],
+            body: None,
+            ok: ("204", "Ended", None),
+            errors: &[FORBIDDEN, ("404", "unknown_room"), ("409", "no_session")],
+        },
+    );
+    add(
+        "/api/rooms/{room}/join-token",
+        "post",
+        Op {
+            id: "joinToken",
+            tag: "rooms",
+            summary: "A room token for the caller, to join over the WebSocket.",
+            auth: true,
+            params: vec![room()],
+            body: None,
+            ok: (
+                "200",
+                "The room token",
+                Some(json!({ "type": "object", "properties": {
             "token": { "type": "string" }, "room": { "type": "string" }, "seat": { "type": "string" },
-            "session_id": { "type": "string" }, "expires_in": { "type": "integer" } } }))),
-        errors: &[("403", "forbidden, wrong_room"), ("404", "unknown_room")],
-    });
-    add("/api/rooms/{room}/sessions", "get", Op {
-        id: "roomSessions", tag: "rooms", summary: "Recent sessions of a room with seats, joins and locks. Staff.",
-        auth: true, params: vec![room(), query_param("limit", "How many (1–500, default 20)")], body: None,
-        ok: ("200", "Sessions, newest first", Some(array(json!({ "type": "object" })))),
-        errors: &[FORBIDDEN, ("404", "unknown_room")],
-    });
+            "session_id": { "type": "string" }, "expires_in": { "type": "integer" } } })),
+            ),
+            errors: &[("403", "forbidden, wrong_room"), ("404", "unknown_room")],
+        },
+    );
+    add(
+        "/api/rooms/{room}/sessions",
+        "get",
+        Op {
+            id: "roomSessions",
+            tag: "rooms",
+            summary: "Recent sessions of a room with seats, joins and locks. Staff.",
+            auth: true,
+            params: vec![room(), query_param("limit", "How many (1–500, default 20)")],
+            body: None,
+            ok: ("200", "Sessions, newest first", Some(array(json!({ "type": "object" })))),
+            errors: &[FORBIDDEN, ("404", "unknown_room")],
+        },
+    );
 
     // --- Operations -----------------------------------------------------------------------------------------
-    add("/api/audit", "get", Op {
-        id: "audit", tag: "operations", summary: "The audit log, oldest first, paged by after_id. Admins.",
-        auth: true,
-        params: vec![query_param("room", "Only this room"), query_param("session", "Only this session"),
-            query_param("kind", "Only this kind (admitted, refused, appointment_booked, calendar_changed, …)"),
-            query_param("after_id", "Page after this id"), query_param("limit", "1–1000, default 200")],
-        body: None,
-        ok: ("200", "Entries", Some(array(schema("AuditRow")))), errors: &[FORBIDDEN],
-    });
-    add("/api/admin/config", "get", Op {
-        id: "configStatus", tag: "operations", summary: "The rooms-config in force and the last refused change.",
-        auth: true, params: vec![], body: None,
-        ok: ("200", "Status", Some(json!({ "type": "object" }))), errors: &[FORBIDDEN],
-    });
-    add("/api/admin/rotate-keys", "post", Op {
-        id: "rotateKeys", tag: "operations", summary: "Make a new token signing key now. Admins.",
-        auth: true, params: vec![], body: None,
-        ok: ("200", "The new key's id", Some(json!({ "type": "object", "properties": { "kid": { "type": "string" } } }))),
-        errors: &[FORBIDDEN],
-    });
-    add("/api/openapi.json", "get", Op {
-        id: "openapi", tag: "operations", summary: "This document.",
-        auth: false, params: vec![], body: None, ok: ("200", "OpenAPI 3.1", Some(json!({ "type": "object" }))),
-        errors: &[],
-    });
+    add(
+        "/api/audit",
+        "get",
+        Op {
+            id: "audit",
+            tag: "operations",
+            summary: "The audit log, oldest first, paged by after_id. Admins.",
+            auth: true,
+            params: vec![
+                query_param("room", "Only this room"),
+                query_param("session", "Only this session"),
+                query_param("kind", "Only this kind (admitted, refused, appointment_booked, calendar_changed, …)"),
+                query_param("after_id", "Page after this id"),
+                query_param("limit", "1–1000, default 200"),
+            ],
+            body: None,
+            ok: ("200", "Entries", Some(array(schema("AuditRow")))),
+            errors: &[FORBIDDEN],
+        },
+    );
+    add(
+        "/api/admin/config",
+        "get",
+        Op {
+            id: "configStatus",
+            tag: "operations",
+            summary: "The rooms-config in force and the last refused change.",
+            auth: true,
+            params: vec![],
+            body: None,
+            ok: ("200", "Status", Some(json!({ "type": "object" }))),
+            errors: &[FORBIDDEN],
+        },
+    );
+    add(
+        "/api/admin/rotate-keys",
+        "post",
+        Op {
+            id: "rotateKeys",
+            tag: "operations",
+            summary: "Make a new token signing key now. Admins.",
+            auth: true,
+            params: vec![],
+            body: None,
+            ok: (
+                "200",
+                "The new key's id",
+                Some(json!({ "type": "object", "properties": { "kid": { "type": "string" } } })),
+            ),
+            errors: &[FORBIDDEN],
+        },
+    );
+    add(
+        "/api/openapi.json",
+        "get",
+        Op {
+            id: "openapi",
+            tag: "operations",
+            summary: "This document.",
+            auth: false,
+            params: vec![],
+            body: None,
+            ok: ("200", "OpenAPI 3.1", Some(json!({ "type": "object" }))),
+            errors: &[],
+        },
+    );
 
     // --- Calendar model -------------------------------------------------------------------------------------
-    add("/api/calendar/agencies", "get", Op {
-        id: "listAgencies", tag: "calendar", summary: "Every agency with its booking rule and services.",
-        auth: true, params: vec![], body: None,
-        ok: ("200", "Agencies by id", Some(array(schema("AgencyView")))), errors: &[FORBIDDEN],
-    });
-    add("/api/calendar/agencies/{agency}", "put", Op {
-        id: "putAgency", tag: "calendar", summary: "Replace an agency's rule and services (wins over the rooms-config). Admins.",
-        auth: true, params: vec![path_param("agency", "Agency id")], body: Some(schema("AgencyCalendar")),
-        ok: ("200", "The agency as now in force", Some(schema("AgencyView"))),
-        errors: &[FORBIDDEN, ("404", "unknown_agency"), ("422", "invalid_calendar")],
-    });
-    add("/api/calendar/experts", "get", Op {
-        id: "listExperts", tag: "calendar", summary: "Every expert with agency, languages, services and stand-ins.",
-        auth: true, params: vec![], body: None,
-        ok: ("200", "Experts by id", Some(array(schema("ExpertView")))), errors: &[FORBIDDEN],
-    });
-    add("/api/calendar/experts/{expert}", "put", Op {
-        id: "putExpert", tag: "calendar", summary: "Set the services an expert handles and their stand-ins. Schedulers, admins.",
-        auth: true, params: vec![path_param("expert", "Expert id")], body: Some(schema("ExpertProfile")),
-        ok: ("200", "The expert as now in force", Some(schema("ExpertView"))),
-        errors: &[FORBIDDEN, ("404", "unknown_expert"), ("422", "unknown_service, unknown_expert")],
-    });
-    let availability_params = || vec![
-        json!({ "name": "kind", "in": "path", "required": true, "schema": { "type": "string", "enum": ["expert", "interpreter"] } }),
-        path_param("id", "The expert's or interpreter's id"),
-    ];
-    add("/api/calendar/availability/{kind}/{id}", "get", Op {
-        id: "getAvailability", tag: "calendar", summary: "An expert's or interpreter's weekly availability with exceptions.",
-        auth: true, params: availability_params(), body: None,
-        ok: ("200", "The schedule in force", Some(schema("ScheduleView"))),
-        errors: &[FORBIDDEN, ("404", "unknown_kind, unknown_expert, unknown_interpreter")],
-    });
-    add("/api/calendar/availability/{kind}/{id}", "put", Op {
-        id: "putAvailability", tag: "calendar",
-        summary: "Replace an availability. The person themselves, schedulers, admins.",
-        auth: true, params: availability_params(), body: Some(schema("Schedule")),
-        ok: ("200", "The schedule now in force", Some(schema("ScheduleView"))),
-        errors: &[FORBIDDEN, ("404", "unknown_kind, unknown_expert, unknown_interpreter"), ("422", "invalid_calendar")],
-    });
-    add("/api/calendar/availability/{kind}/{id}", "delete", Op {
-        id: "revertAvailability", tag: "calendar", summary: "Undo API edits: the rooms-config's availability is in force again.",
-        auth: true, params: availability_params(), body: None,
-        ok: ("200", "The schedule now in force", Some(schema("ScheduleView"))),
-        errors: &[FORBIDDEN, ("404", "unknown_kind, unknown_expert, unknown_interpreter"), ("409", "no_seed")],
-    });
+    add(
+        "/api/calendar/agencies",
+        "get",
+        Op {
+            id: "listAgencies",
+            tag: "calendar",
+            summary: "Every agency with its booking rule and services.",
+            auth: true,
+            params: vec![],
+            body: None,
+            ok: ("200", "Agencies by id", Some(array(schema("AgencyView")))),
+            errors: &[FORBIDDEN],
+        },
+    );
+    add(
+        "/api/calendar/agencies/{agency}",
+        "put",
+        Op {
+            id: "putAgency",
+            tag: "calendar",
+            summary: "Replace an agency's rule and services (wins over the rooms-config). Admins.",
+            auth: true,
+            params: vec![path_param("agency", "Agency id")],
+            body: Some(schema("AgencyCalendar")),
+            ok: ("200", "The agency as now in force", Some(schema("AgencyView"))),
+            errors: &[FORBIDDEN, ("404", "unknown_agency"), ("422", "invalid_calendar")],
+        },
+    );
+    add(
+        "/api/calendar/experts",
+        "get",
+        Op {
+            id: "listExperts",
+            tag: "calendar",
+            summary: "Every expert with agency, languages, services and stand-ins.",
+            auth: true,
+            params: vec![],
+            body: None,
+            ok: ("200", "Experts by id", Some(array(schema("ExpertView")))),
+            errors: &[FORBIDDEN],
+        },
+    );
+    add(
+        "/api/calendar/experts/{expert}",
+        "put",
+        Op {
+            id: "putExpert",
+            tag: "calendar",
+            summary: "Set the services an expert handles and their stand-ins. Schedulers, admins.",
+            auth: true,
+            params: vec![path_param("expert", "Expert id")],
+            body: Some(schema("ExpertProfile")),
+            ok: ("200", "The expert as now in force", Some(schema("ExpertView"))),
+            errors: &[FORBIDDEN, ("404", "unknown_expert"), ("422", "unknown_service, unknown_expert")],
+        },
+    );
+    let availability_params = || {
+        vec![
+            json!({ "name": "kind", "in": "path", "required": true, "schema": { "type": "string", "enum": ["expert", "interpreter"] } }),
+            path_param("id", "The expert's or interpreter's id"),
+        ]
+    };
+    add(
+        "/api/calendar/availability/{kind}/{id}",
+        "get",
+        Op {
+            id: "getAvailability",
+            tag: "calendar",
+            summary: "An expert's or interpreter's weekly availability with exceptions.",
+            auth: true,
+            params: availability_params(),
+            body: None,
+            ok: ("200", "The schedule in force", Some(schema("ScheduleView"))),
+            errors: &[FORBIDDEN, ("404", "unknown_kind, unknown_expert, unknown_interpreter")],
+        },
+    );
+    add(
+        "/api/calendar/availability/{kind}/{id}",
+        "put",
+        Op {
+            id: "putAvailability",
+            tag: "calendar",
+            summary: "Replace an availability. The person themselves, schedulers, admins.",
+            auth: true,
+            params: availability_params(),
+            body: Some(schema("Schedule")),
+            ok: ("200", "The schedule now in force", Some(schema("ScheduleView"))),
+            errors: &[
+                FORBIDDEN,
+                ("404", "unknown_kind, unknown_expert, unknown_interpreter"),
+                ("422", "invalid_calendar"),
+            ],
+        },
+    );
+    add(
+        "/api/calendar/availability/{kind}/{id}",
+        "delete",
+        Op {
+            id: "revertAvailability",
+            tag: "calendar",
+            summary: "Undo API edits: the rooms-config's availability is in force again.",
+            auth: true,
+            params: availability_params(),
+            body: None,
+            ok: ("200", "The schedule now in force", Some(schema("ScheduleView"))),
+            errors: &[FORBIDDEN, ("404", "unknown_kind, unknown_expert, unknown_interpreter"), ("409", "no_seed")],
+        },
+    );
     let sp = || vec![path_param("service_point", "Service point id")];
-    add("/api/calendar/opening-hours/{service_point}", "get", Op {
-        id: "getOpeningHours", tag: "calendar", summary: "A service point's opening hours (its devices are bookable only then).",
-        auth: true, params: sp(), body: None,
-        ok: ("200", "The schedule in force", Some(schema("ScheduleView"))),
-        errors: &[FORBIDDEN, ("404", "unknown_service_point")],
-    });
-    add("/api/calendar/opening-hours/{service_point}", "put", Op {
-        id: "putOpeningHours", tag: "calendar", summary: "Replace a service point's opening hours. Schedulers, admins.",
-        auth: true, params: sp(), body: Some(schema("Schedule")),
-        ok: ("200", "The schedule now in force", Some(schema("ScheduleView"))),
-        errors: &[FORBIDDEN, ("404", "unknown_service_point"), ("422", "invalid_calendar")],
-    });
-    add("/api/calendar/opening-hours/{service_point}", "delete", Op {
-        id: "revertOpeningHours", tag: "calendar", summary: "Back to the rooms-config's opening hours. Schedulers, admins.",
-        auth: true, params: sp(), body: None,
-        ok: ("200", "The schedule now in force", Some(schema("ScheduleView"))),
-        errors: &[FORBIDDEN, ("404", "unknown_service_point"), ("409", "no_seed")],
-    });
+    add(
+        "/api/calendar/opening-hours/{service_point}",
+        "get",
+        Op {
+            id: "getOpeningHours",
+            tag: "calendar",
+            summary: "A service point's opening hours (its devices are bookable only then).",
+            auth: true,
+            params: sp(),
+            body: None,
+            ok: ("200", "The schedule in force", Some(schema("ScheduleView"))),
+            errors: &[FORBIDDEN, ("404", "unknown_service_point")],
+        },
+    );
+    add(
+        "/api/calendar/opening-hours/{service_point}",
+        "put",
+        Op {
+            id: "putOpeningHours",
+            tag: "calendar",
+            summary: "Replace a service point's opening hours. Schedulers, admins.",
+            auth: true,
+            params: sp(),
+            body: Some(schema("Schedule")),
+            ok: ("200", "The schedule now in force", Some(schema("ScheduleView"))),
+            errors: &[FORBIDDEN, ("404", "unknown_service_point"), ("422", "invalid_calendar")],
+        },
+    );
+    add(
+        "/api/calendar/opening-hours/{service_point}",
+        "delete",
+        Op {
+            id: "revertOpeningHours",
+            tag: "calendar",
+            summary: "Back to the rooms-config's opening hours. Schedulers, admins.",
+            auth: true,
+            params: sp(),
+            body: None,
+            ok: ("200", "The schedule now in force", Some(schema("ScheduleView"))),
+            errors: &[FORBIDDEN, ("404", "unknown_service_point"), ("409", "no_seed")],
+        },
+    );
 
     // --- Slots and appointments -----------------------------------------------------------------------------
-    add("/api/slots/search", "post", Op {
-        id: "searchSlots", tag: "appointments",
-        summary: "Free slots where a device, an expert and (when needed) an interpreter are all free.",
-        auth: true, params: vec![], body: Some(schema("SlotSearch")),
-        ok: ("200", "Slots in time order", Some(schema("SlotsReply"))),
-        errors: &[FORBIDDEN, ("400", "invalid_time, invalid_range"),
-            ("422", "unknown_service, unknown_service_point, unknown_device, unknown_expert, expert_not_eligible")],
-    });
+    add(
+        "/api/slots/search",
+        "post",
+        Op {
+            id: "searchSlots",
+            tag: "appointments",
+            summary: "Free slots where a device, an expert and (when needed) an interpreter are all free.",
+            auth: true,
+            params: vec![],
+            body: Some(schema("SlotSearch")),
+            ok: ("200", "Slots in time order", Some(schema("SlotsReply"))),
+            errors: &[
+                FORBIDDEN,
+                ("400", "invalid_time, invalid_range"),
+                ("422", "unknown_service, unknown_service_point, unknown_device, unknown_expert, expert_not_eligible"),
+            ],
+        },
+    );
     let booking_errors: &[(&str, &str)] = &[
         FORBIDDEN,
         ("400", "invalid_time"),
         ("409", "slot_taken: the time was taken (message starts with the resource, or \"busy:\")"),
-        ("422", "slot_unavailable (message starts with the reason: too_soon, beyond_horizon, outside_days, holiday, \
-                outside_windows, unavailable), unknown_service, unknown_device, unknown_expert, expert_not_eligible"),
+        (
+            "422",
+            "slot_unavailable (message starts with the reason: too_soon, beyond_horizon, outside_days, holiday, \
+                outside_windows, unavailable), unknown_service, unknown_device, unknown_expert, expert_not_eligible",
+        ),
     ];
     add("/api/appointments", "post", Op {
         id: "book", tag: "appointments",
@@ -299,33 +531,68 @@ pub fn spec() -> Value {
         ok: ("200", "Appointments", Some(array(schema("Appointment")))),
         errors: &[FORBIDDEN, ("400", "invalid_time, invalid_range, bad_request")],
     });
-    add("/api/appointments/{id}", "get", Op {
-        id: "getAppointment", tag: "appointments", summary: "One appointment.",
-        auth: true, params: vec![appointment()], body: None,
-        ok: ("200", "The appointment", Some(schema("Appointment"))),
-        errors: &[FORBIDDEN, ("404", "unknown_appointment")],
-    });
-    add("/api/appointments/{id}/reschedule", "post", Op {
-        id: "reschedule", tag: "appointments",
-        summary: "Move to a new start (and optionally another expert) atomically; the old time stays if refused.",
-        auth: true, params: vec![appointment()], body: Some(schema("RescheduleRequest")),
-        ok: ("200", "The appointment", Some(schema("Appointment"))),
-        errors: &[FORBIDDEN, ("400", "invalid_time"), ("404", "unknown_appointment"),
-            ("409", "slot_taken, appointment_closed"),
-            ("422", "slot_unavailable, device_change_unsupported, unknown_expert, expert_not_eligible")],
-    });
-    add("/api/appointments/{id}/cancel", "post", Op {
-        id: "cancel", tag: "appointments", summary: "Cancel with a reason; its time is free again at once.",
-        auth: true, params: vec![appointment()], body: Some(schema("CancelRequest")),
-        ok: ("200", "The appointment", Some(schema("Appointment"))),
-        errors: &[FORBIDDEN, ("404", "unknown_appointment"), ("409", "appointment_closed")],
-    });
-    add("/api/appointments/{id}/no-show", "post", Op {
-        id: "noShow", tag: "appointments", summary: "Mark that the customer did not come (after the start).",
-        auth: true, params: vec![appointment()], body: None,
-        ok: ("200", "The appointment", Some(schema("Appointment"))),
-        errors: &[FORBIDDEN, ("404", "unknown_appointment"), ("409", "appointment_closed, not_started")],
-    });
+    add(
+        "/api/appointments/{id}",
+        "get",
+        Op {
+            id: "getAppointment",
+            tag: "appointments",
+            summary: "One appointment.",
+            auth: true,
+            params: vec![appointment()],
+            body: None,
+            ok: ("200", "The appointment", Some(schema("Appointment"))),
+            errors: &[FORBIDDEN, ("404", "unknown_appointment")],
+        },
+    );
+    add(
+        "/api/appointments/{id}/reschedule",
+        "post",
+        Op {
+            id: "reschedule",
+            tag: "appointments",
+            summary: "Move to a new start (and optionally another expert) atomically; the old time stays if refused.",
+            auth: true,
+            params: vec![appointment()],
+            body: Some(schema("RescheduleRequest")),
+            ok: ("200", "The appointment", Some(schema("Appointment"))),
+            errors: &[
+                FORBIDDEN,
+                ("400", "invalid_time"),
+                ("404", "unknown_appointment"),
+                ("409", "slot_taken, appointment_closed"),
+                ("422", "slot_unavailable, device_change_unsupported, unknown_expert, expert_not_eligible"),
+            ],
+        },
+    );
+    add(
+        "/api/appointments/{id}/cancel",
+        "post",
+        Op {
+            id: "cancel",
+            tag: "appointments",
+            summary: "Cancel with a reason; its time is free again at once.",
+            auth: true,
+            params: vec![appointment()],
+            body: Some(schema("CancelRequest")),
+            ok: ("200", "The appointment", Some(schema("Appointment"))),
+            errors: &[FORBIDDEN, ("404", "unknown_appointment"), ("409", "appointment_closed")],
+        },
+    );
+    add(
+        "/api/appointments/{id}/no-show",
+        "post",
+        Op {
+            id: "noShow",
+            tag: "appointments",
+            summary: "Mark that the customer did not come (after the start).",
+            auth: true,
+            params: vec![appointment()],
+            body: None,
+            ok: ("200", "The appointment", Some(schema("Appointment"))),
+            errors: &[FORBIDDEN, ("404", "unknown_appointment"), ("409", "appointment_closed, not_started")],
+        },
+    );
     add("/api/me/appointments", "get", Op {
         id: "myAppointments", tag: "appointments",
         summary: "The caller's own appointments of one local day (an expert's, interpreter's, device's, advisor's service point's, or those a scheduler booked).",
@@ -335,59 +602,124 @@ pub fn spec() -> Value {
     });
 
     // --- Experts' own calendars (iCalendar feeds, external busy time; see docs/appointments.md) -----------------
-    let feed_params = || vec![
-        json!({ "name": "kind", "in": "path", "required": true, "schema": { "type": "string", "enum": ["expert", "device"] } }),
-        path_param("id", "The expert's or device's id"),
-    ];
-    add("/api/calendar/feeds/{kind}/{id}", "post", Op {
-        id: "createFeed", tag: "calendar",
-        summary: "A new secret iCalendar feed URL (/ics/{token}.ics) for an expert or device; earlier URLs stop working.",
-        auth: true, params: feed_params(), body: None,
-        ok: ("200", "The feed URL, shown once", Some(json!({ "type": "object", "properties": {
-            "kind": s_("string"), "id": s_("string"), "url": s_("string") } }))),
-        errors: &[FORBIDDEN, ("404", "not_found (kind), unknown_expert, unknown_device")],
-    });
-    add("/api/calendar/feeds/{kind}/{id}", "delete", Op {
-        id: "deleteFeed", tag: "calendar", summary: "Revoke the feed URL.",
-        auth: true, params: feed_params(), body: None,
-        ok: ("204", "Revoked", None),
-        errors: &[FORBIDDEN, ("404", "not_found (kind), unknown_expert, unknown_device, no_feed")],
-    });
+    let feed_params = || {
+        vec![
+            json!({ "name": "kind", "in": "path", "required": true, "schema": { "type": "string", "enum": ["expert", "device"] } }),
+            path_param("id", "The expert's or device's id"),
+        ]
+    };
+    add(
+        "/api/calendar/feeds/{kind}/{id}",
+        "post",
+        Op {
+            id: "createFeed",
+            tag: "calendar",
+            summary:
+                "A new secret iCalendar feed URL (/ics/{token}.ics) for an expert or device; earlier URLs stop working.",
+            auth: true,
+            params: feed_params(),
+            body: None,
+            ok: (
+                "200",
+                "The feed URL, shown once",
+                Some(json!({ "type": "object", "properties": {
+            "kind": s_("string"), "id": s_("string"), "url": s_("string") } })),
+            ),
+            errors: &[FORBIDDEN, ("404", "not_found (kind), unknown_expert, unknown_device")],
+        },
+    );
+    add(
+        "/api/calendar/feeds/{kind}/{id}",
+        "delete",
+        Op {
+            id: "deleteFeed",
+            tag: "calendar",
+            summary: "Revoke the feed URL.",
+            auth: true,
+            params: feed_params(),
+            body: None,
+            ok: ("204", "Revoked", None),
+            errors: &[FORBIDDEN, ("404", "not_found (kind), unknown_expert, unknown_device, no_feed")],
+        },
+    );
     let expert = || vec![path_param("expert", "Expert id")];
-    let external_view = || json!({ "type": "object", "properties": {
+    let external_view = || {
+        json!({ "type": "object", "properties": {
         "expert": s_("string"), "kind": { "type": "string", "enum": ["ics", "caldav"] }, "host": s_("string"),
         "last_sync_at": { "type": ["string", "null"], "format": "date-time" },
         "last_ok_at": { "type": ["string", "null"], "format": "date-time" },
-        "last_error": { "type": ["string", "null"] }, "intervals": s_("integer") } });
-    add("/api/calendar/external/{expert}", "put", Op {
-        id: "putExternalCalendar", tag: "calendar",
-        summary: "Register the expert's own calendar (ICS URL or CalDAV collection); its busy time blocks slots.",
-        auth: true, params: expert(),
-        body: Some(json!({ "type": "object", "required": ["url", "kind"], "additionalProperties": false, "properties": {
-            "url": s_("string"), "kind": { "type": "string", "enum": ["ics", "caldav"] } } })),
-        ok: ("200", "The registration (host only, never the URL)", Some(external_view())),
-        errors: &[FORBIDDEN, ("400", "invalid_url"), ("404", "unknown_expert"), ("422", "url_not_allowed")],
-    });
-    add("/api/calendar/external/{expert}", "get", Op {
-        id: "getExternalCalendar", tag: "calendar", summary: "The registration and its last sync.",
-        auth: true, params: expert(), body: None,
-        ok: ("200", "The registration", Some(external_view())),
-        errors: &[FORBIDDEN, ("404", "unknown_expert, no_external_calendar")],
-    });
-    add("/api/calendar/external/{expert}", "delete", Op {
-        id: "deleteExternalCalendar", tag: "calendar", summary: "Forget the calendar and its busy time.",
-        auth: true, params: expert(), body: None, ok: ("204", "Forgotten", None),
-        errors: &[FORBIDDEN, ("404", "unknown_expert, no_external_calendar")],
-    });
-    add("/api/calendar/external/{expert}/sync", "post", Op {
-        id: "syncExternalCalendar", tag: "calendar", summary: "Read the external calendar now.",
-        auth: true, params: expert(), body: None,
-        ok: ("200", "Busy intervals stored", Some(json!({ "type": "object", "properties": {
+        "last_error": { "type": ["string", "null"] }, "intervals": s_("integer") } })
+    };
+    add(
+        "/api/calendar/external/{expert}",
+        "put",
+        Op {
+            id: "putExternalCalendar",
+            tag: "calendar",
+            summary: "Register the expert's own calendar (ICS URL or CalDAV collection); its busy time blocks slots.",
+            auth: true,
+            params: expert(),
+            body: Some(
+                json!({ "type": "object", "required": ["url", "kind"], "additionalProperties": false, "properties": {
+            "url": s_("string"), "kind": { "type": "string", "enum": ["ics", "caldav"] } } }),
+            ),
+            ok: ("200", "The registration (host only, never the URL)", Some(external_view())),
+            errors: &[FORBIDDEN, ("400", "invalid_url"), ("404", "unknown_expert"), ("422", "url_not_allowed")],
+        },
+    );
+    add(
+        "/api/calendar/external/{expert}",
+        "get",
+        Op {
+            id: "getExternalCalendar",
+            tag: "calendar",
+            summary: "The registration and its last sync.",
+            auth: true,
+            params: expert(),
+            body: None,
+            ok: ("200", "The registration", Some(external_view())),
+            errors: &[FORBIDDEN, ("404", "unknown_expert, no_external_calendar")],
+        },
+    );
+    add(
+        "/api/calendar/external/{expert}",
+        "delete",
+        Op {
+            id: "deleteExternalCalendar",
+            tag: "calendar",
+            summary: "Forget the calendar and its busy time.",
+            auth: true,
+            params: expert(),
+            body: None,
+            ok: ("204", "Forgotten", None),
+            errors: &[FORBIDDEN, ("404", "unknown_expert, no_external_calendar")],
+        },
+    );
+    add(
+        "/api/calendar/external/{expert}/sync",
+        "post",
+        Op {
+            id: "syncExternalCalendar",
+            tag: "calendar",
+            summary: "Read the external calendar now.",
+            auth: true,
+            params: expert(),
+            body: None,
+            ok: (
+                "200",
+                "Busy intervals stored",
+                Some(json!({ "type": "object", "properties": {
             "expert": s_("string"), "intervals": s_("integer"),
-            "synced_at": { "type": ["string", "null"], "format": "date-time" } } }))),
-        errors: &[FORBIDDEN, ("404", "unknown_expert, no_external_calendar"), ("409", "calendar_replaced"),
-            ("502", "calendar_sync_failed")],
-    });
+            "synced_at": { "type": ["string", "null"], "format": "date-time" } } })),
+            ),
+            errors: &[
+                FORBIDDEN,
+                ("404", "unknown_expert, no_external_calendar"),
+                ("409", "calendar_replaced"),
+                ("502", "calendar_sync_failed"),
+            ],
+        },
+    );
 
     json!({
         "openapi": "3.1.0",
@@ -416,92 +748,156 @@ pub fn spec() -> Value {
 fn schemas() -> Value {
     let s = |t: &str| json!({ "type": t });
     let opt = |t: &str| json!({ "type": [t, "null"] });
-    let time = json!({ "type": "string", "format": "date-time", "description": "ISO 8601 UTC, e.g. 2026-06-02T07:00:00Z" });
+    let time =
+        json!({ "type": "string", "format": "date-time", "description": "ISO 8601 UTC, e.g. 2026-06-02T07:00:00Z" });
     let date = json!({ "type": "string", "format": "date", "description": "Local (Helsinki) date YYYY-MM-DD" });
     let hhmm = json!({ "type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$", "description": "Helsinki wall time" });
     let weekday = json!({ "type": "string", "enum": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"] });
     let mut m = Map::new();
-    m.insert("Error".into(), json!({ "type": "object", "required": ["code", "message"], "properties": {
-            "code": { "type": "string", "description": "Stable, machine-readable" }, "message": s("string") } }));
-    m.insert("Login".into(), json!({ "type": "object", "required": ["username", "password"], "additionalProperties": false,
-            "properties": { "username": s("string"), "password": s("string") } }));
-    m.insert("DeviceLogin".into(), json!({ "type": "object", "required": ["device", "credential"], "additionalProperties": false,
-            "properties": { "device": s("string"), "credential": s("string") } }));
-    m.insert("TokenReply".into(), json!({ "type": "object", "properties": {
+    m.insert(
+        "Error".into(),
+        json!({ "type": "object", "required": ["code", "message"], "properties": {
+            "code": { "type": "string", "description": "Stable, machine-readable" }, "message": s("string") } }),
+    );
+    m.insert(
+        "Login".into(),
+        json!({ "type": "object", "required": ["username", "password"], "additionalProperties": false,
+            "properties": { "username": s("string"), "password": s("string") } }),
+    );
+    m.insert(
+        "DeviceLogin".into(),
+        json!({ "type": "object", "required": ["device", "credential"], "additionalProperties": false,
+            "properties": { "device": s("string"), "credential": s("string") } }),
+    );
+    m.insert(
+        "TokenReply".into(),
+        json!({ "type": "object", "properties": {
             "access_token": s("string"), "token_type": s("string"), "expires_in": s("integer"), "subject": s("string"),
             "role": { "type": "string", "enum": ["device", "advisor", "expert", "interpreter", "scheduler", "admin"] },
-            "display_name": s("string"), "agency": s("string"), "service_point": s("string") } }));
-    m.insert("RoomView".into(), json!({ "type": "object", "description": "A room's live state; see docs/protocol.md.", "properties": {
+            "display_name": s("string"), "agency": s("string"), "service_point": s("string") } }),
+    );
+    m.insert(
+        "RoomView".into(),
+        json!({ "type": "object", "description": "A room's live state; see docs/protocol.md.", "properties": {
             "room": s("string"), "name": s("string"), "service_point": s("string"), "service_point_name": s("string"),
             "state": s("string"), "session_id": s("string"), "opened_at": s("integer"),
-            "seats": array(json!({ "type": "object" })), "participants": array(json!({ "type": "object" })) } }));
+            "seats": array(json!({ "type": "object" })), "participants": array(json!({ "type": "object" })) } }),
+    );
     m.insert("AuditRow".into(), json!({ "type": "object", "properties": {
             "id": s("integer"), "at": s("integer"), "kind": s("string"), "room": opt("string"), "session": opt("string"),
             "subject": opt("string"), "role": opt("string"), "seat": opt("string"), "detail": s("string") } }));
-    m.insert("WeeklyRange".into(), json!({ "type": "object", "required": ["weekday", "start", "end"], "properties": {
-            "weekday": weekday, "start": hhmm.clone(), "end": hhmm.clone() } }));
-    m.insert("LocalRange".into(), json!({ "type": "object", "required": ["start", "end"], "properties": { "start": hhmm.clone(), "end": hhmm } }));
-    m.insert("DateException".into(), json!({ "type": "object", "required": ["date", "change"], "properties": {
+    m.insert(
+        "WeeklyRange".into(),
+        json!({ "type": "object", "required": ["weekday", "start", "end"], "properties": {
+            "weekday": weekday, "start": hhmm.clone(), "end": hhmm.clone() } }),
+    );
+    m.insert(
+        "LocalRange".into(),
+        json!({ "type": "object", "required": ["start", "end"], "properties": { "start": hhmm.clone(), "end": hhmm } }),
+    );
+    m.insert(
+        "DateException".into(),
+        json!({ "type": "object", "required": ["date", "change"], "properties": {
             "date": date.clone(),
             "change": { "type": "string", "enum": ["extra", "unavailable", "day_off", "replace"] },
-            "ranges": array(schema("LocalRange")) } }));
-    m.insert("Schedule".into(), json!({ "type": "object", "required": ["weekly"], "description":
+            "ranges": array(schema("LocalRange")) } }),
+    );
+    m.insert(
+        "Schedule".into(),
+        json!({ "type": "object", "required": ["weekly"], "description":
             "Weekly ranges, then (on Finnish public holidays, when closed_on_holidays) nothing, then dated exceptions.",
             "properties": {
                 "weekly": array(schema("WeeklyRange")), "exceptions": array(schema("DateException")),
-                "closed_on_holidays": { "type": "boolean", "default": true } } }));
-    m.insert("ScheduleView".into(), json!({ "type": "object", "properties": {
+                "closed_on_holidays": { "type": "boolean", "default": true } } }),
+    );
+    m.insert(
+        "ScheduleView".into(),
+        json!({ "type": "object", "properties": {
             "kind": { "type": "string", "enum": ["expert", "interpreter", "service_point"] }, "id": s("string"),
             "schedule": schema("Schedule"), "source": { "type": "string", "enum": ["seed", "api"] },
-            "updated_by": s("string"), "updated_at": { "type": ["string", "null"], "format": "date-time" } } }));
-    m.insert("ServiceSpec".into(), json!({ "type": "object", "required": ["id", "name", "duration_minutes", "horizon_days"],
+            "updated_by": s("string"), "updated_at": { "type": ["string", "null"], "format": "date-time" } } }),
+    );
+    m.insert(
+        "ServiceSpec".into(),
+        json!({ "type": "object", "required": ["id", "name", "duration_minutes", "horizon_days"],
             "additionalProperties": false, "properties": {
                 "id": s("string"), "name": s("string"), "duration_minutes": s("integer"),
                 "buffer_before_minutes": s("integer"), "buffer_after_minutes": s("integer"),
-                "min_notice_minutes": s("integer"), "horizon_days": s("integer") } }));
-    m.insert("AgencyCalendar".into(), json!({ "type": "object", "required": ["rule", "services"], "properties": {
+                "min_notice_minutes": s("integer"), "horizon_days": s("integer") } }),
+    );
+    m.insert(
+        "AgencyCalendar".into(),
+        json!({ "type": "object", "required": ["rule", "services"], "properties": {
             "rule": { "type": "string", "enum": ["walk_in_and_appointment", "appointment_only", "fixed_windows"] },
             "windows": { "description": "Only with fixed_windows", "type": "array", "items": schema("WeeklyRange") },
-            "services": array(schema("ServiceSpec")) } }));
-    m.insert("AgencyView".into(), json!({ "allOf": [schema("AgencyCalendar"), { "type": "object", "properties": {
-            "id": s("string"), "name": s("string"), "source": { "type": "string", "enum": ["seed", "api"] } } }] }));
+            "services": array(schema("ServiceSpec")) } }),
+    );
+    m.insert(
+        "AgencyView".into(),
+        json!({ "allOf": [schema("AgencyCalendar"), { "type": "object", "properties": {
+            "id": s("string"), "name": s("string"), "source": { "type": "string", "enum": ["seed", "api"] } } }] }),
+    );
     m.insert("ExpertProfile".into(), json!({ "type": "object", "additionalProperties": false, "properties": {
             "services": { "type": ["array", "null"], "items": s("string"), "description": "null: every service of the agency" },
             "stand_ins": array(s("string")) } }));
-    m.insert("ExpertView".into(), json!({ "type": "object", "properties": {
+    m.insert(
+        "ExpertView".into(),
+        json!({ "type": "object", "properties": {
             "id": s("string"), "name": s("string"), "agency": s("string"), "languages": array(s("string")),
             "services": array(s("string")), "all_services": s("boolean"), "stand_ins": array(s("string")),
-            "source": { "type": "string", "enum": ["seed", "api"] } } }));
+            "source": { "type": "string", "enum": ["seed", "api"] } } }),
+    );
     m.insert("InterpreterRequest".into(), json!({ "type": "object", "required": ["language", "modality"], "additionalProperties": false,
             "properties": { "language": s("string"), "modality": { "type": "string", "examples": ["remote", "on_site"] } } }));
-    m.insert("SlotSearch".into(), json!({ "type": "object", "required": ["service", "from", "to"], "additionalProperties": false, "properties": {
+    m.insert(
+        "SlotSearch".into(),
+        json!({ "type": "object", "required": ["service", "from", "to"], "additionalProperties": false, "properties": {
             "service": s("string"), "service_points": array(s("string")), "devices": array(s("string")),
             "expert": s("string"), "with_stand_ins": s("boolean"), "language": s("string"),
             "interpreter": schema("InterpreterRequest"), "from": date.clone(), "to": date,
-            "step_minutes": s("integer"), "limit": s("integer") } }));
-    m.insert("Slot".into(), json!({ "type": "object", "properties": {
+            "step_minutes": s("integer"), "limit": s("integer") } }),
+    );
+    m.insert(
+        "Slot".into(),
+        json!({ "type": "object", "properties": {
             "start": time.clone(), "end": time.clone(), "devices": array(s("string")), "experts": array(s("string")),
-            "interpreters": array(s("string")) } }));
+            "interpreters": array(s("string")) } }),
+    );
     m.insert("SlotsReply".into(), json!({ "type": "object", "properties": {
             "service": { "allOf": [schema("ServiceSpec"), { "type": "object", "properties": { "agency": s("string") } }] },
             "rule": s("string"), "windows": array(schema("WeeklyRange")),
             "from": s("string"), "to": s("string"), "time_zone": s("string"), "tzdata": s("string"),
             "slots": array(schema("Slot")), "truncated": s("boolean") } }));
-    m.insert("SpecialNeeds".into(), json!({ "type": "object", "additionalProperties": false, "properties": {
+    m.insert(
+        "SpecialNeeds".into(),
+        json!({ "type": "object", "additionalProperties": false, "properties": {
             "language": s("string"), "interpreter": schema("InterpreterRequest"),
-            "accessibility": { "type": "string", "maxLength": 500 } } }));
-    m.insert("BookRequest".into(), json!({ "type": "object", "required": ["service", "device", "expert", "start"],
+            "accessibility": { "type": "string", "maxLength": 500 } } }),
+    );
+    m.insert(
+        "BookRequest".into(),
+        json!({ "type": "object", "required": ["service", "device", "expert", "start"],
             "additionalProperties": false, "properties": {
                 "service": s("string"), "device": s("string"), "expert": s("string"), "start": time.clone(),
                 "customer_ref": { "type": "string", "maxLength": 200, "description": "Opaque, never a name" },
-                "special_needs": schema("SpecialNeeds") } }));
-    m.insert("RescheduleRequest".into(), json!({ "type": "object", "required": ["start"], "additionalProperties": false, "properties": {
-            "start": time.clone(), "device": s("string"), "expert": s("string") } }));
-    m.insert("CancelRequest".into(), json!({ "type": "object", "required": ["reason"], "additionalProperties": false, "properties": {
-            "reason": { "type": "string", "maxLength": 500 } } }));
-    m.insert("Reservation".into(), json!({ "type": "object", "properties": {
+                "special_needs": schema("SpecialNeeds") } }),
+    );
+    m.insert(
+        "RescheduleRequest".into(),
+        json!({ "type": "object", "required": ["start"], "additionalProperties": false, "properties": {
+            "start": time.clone(), "device": s("string"), "expert": s("string") } }),
+    );
+    m.insert(
+        "CancelRequest".into(),
+        json!({ "type": "object", "required": ["reason"], "additionalProperties": false, "properties": {
+            "reason": { "type": "string", "maxLength": 500 } } }),
+    );
+    m.insert(
+        "Reservation".into(),
+        json!({ "type": "object", "properties": {
             "kind": { "type": "string", "enum": ["device", "expert", "interpreter"] }, "resource": s("string"),
-            "start": time.clone(), "end": time.clone(), "active": s("boolean") } }));
+            "start": time.clone(), "end": time.clone(), "active": s("boolean") } }),
+    );
     m.insert("Appointment".into(), json!({ "type": "object", "properties": {
             "id": s("string"), "uid": s("string"), "agency": s("string"), "service": s("string"),
             "service_point": s("string"), "device": s("string"), "expert": opt("string"),

@@ -610,7 +610,8 @@ impl Builder {
         // Unique because file names are unique and each id equals its file's stem.
         let name = not_blank(src, &file.name, "name")?;
         let municipality = not_blank(src, &file.municipality, "municipality")?;
-        let opening_hours = schedule(src, &file.opening_hours, &file.opening_exception, "opening_hours", "opening_exception")?;
+        let opening_hours =
+            schedule(src, &file.opening_hours, &file.opening_exception, "opening_hours", "opening_exception")?;
         self.service_points.insert(id.clone(), ServicePoint { id: id.clone(), name, municipality, opening_hours });
 
         for (i, table) in file.device.iter().enumerate() {
@@ -772,7 +773,11 @@ impl Builder {
         let bookable = matches!(role, Role::Expert | Role::Interpreter);
         if !bookable {
             if let Some(a) = &raw.availability {
-                return Err(src.err(&a.span(), at("availability"), "only experts and interpreters have an availability"));
+                return Err(src.err(
+                    &a.span(),
+                    at("availability"),
+                    "only experts and interpreters have an availability",
+                ));
             }
         }
         if role != Role::Expert {
@@ -845,7 +850,8 @@ fn agency_calendar(
         ("fixed_windows", Some(w)) => {
             let mut ranges = Vec::new();
             for (j, text) in w.get_ref().iter().enumerate() {
-                let parsed = parse_weekly(text.get_ref()).map_err(|e| src.err(&text.span(), at(&format!("windows[{j}]")), e))?;
+                let parsed =
+                    parse_weekly(text.get_ref()).map_err(|e| src.err(&text.span(), at(&format!("windows[{j}]")), e))?;
                 ranges.extend(parsed);
             }
             if ranges.is_empty() {
@@ -863,7 +869,9 @@ fn agency_calendar(
         ("walk_in_and_appointment" | "appointment_only", Some(w)) => {
             return Err(src.err(&w.span(), at("windows"), "windows belong to rule = \"fixed_windows\" only"))
         }
-        (other, _) => return Err(src.err(&rule_span, at("rule"), format!("unknown rule {other:?} (expected one of: {RULES})"))),
+        (other, _) => {
+            return Err(src.err(&rule_span, at("rule"), format!("unknown rule {other:?} (expected one of: {RULES})")))
+        }
     };
     let mut services: Vec<ServiceSpec> = Vec::new();
     for (j, table) in raw.service.iter().enumerate() {
@@ -872,7 +880,8 @@ fn agency_calendar(
         if let Some(problem) = s.problem() {
             return Err(src.err(&table.span(), field, problem));
         }
-        let elsewhere = earlier.values().find(|a| a.calendar.services.iter().any(|o| o.id == s.id)).map(|a| a.id.clone());
+        let elsewhere =
+            earlier.values().find(|a| a.calendar.services.iter().any(|o| o.id == s.id)).map(|a| a.id.clone());
         if services.iter().any(|o| o.id == s.id) || elsewhere.is_some() {
             return Err(src.err(
                 &table.span(),
@@ -895,21 +904,28 @@ fn schedule(
 ) -> Result<Schedule, ConfigError> {
     let mut ranges = Vec::new();
     for (j, text) in weekly.iter().enumerate() {
-        ranges.extend(parse_weekly(text.get_ref()).map_err(|e| src.err(&text.span(), format!("{weekly_field}[{j}]"), e))?);
+        ranges.extend(
+            parse_weekly(text.get_ref()).map_err(|e| src.err(&text.span(), format!("{weekly_field}[{j}]"), e))?,
+        );
     }
     let mut out = Schedule::weekly(ranges);
     for (j, table) in exceptions.iter().enumerate() {
         let e = table.get_ref();
         let at = |f: &str| format!("{exception_field}[{j}].{f}");
-        let date = chrono::NaiveDate::parse_from_str(e.date.get_ref(), "%Y-%m-%d")
-            .map_err(|_| src.err(&e.date.span(), at("date"), format!("{:?} is not a date YYYY-MM-DD", e.date.get_ref())))?;
+        let date = chrono::NaiveDate::parse_from_str(e.date.get_ref(), "%Y-%m-%d").map_err(|_| {
+            src.err(&e.date.span(), at("date"), format!("{:?} is not a date YYYY-MM-DD", e.date.get_ref()))
+        })?;
         let mut list = Vec::new();
         for (k, r) in e.ranges.iter().enumerate() {
             list.push(parse_range(r.get_ref()).map_err(|m| src.err(&r.span(), at(&format!("ranges[{k}]")), m))?);
         }
         let needs_ranges = |change| -> Result<(), ConfigError> {
             if list.is_empty() {
-                Err(src.err(&e.change.span(), at("ranges"), format!("change {change:?} needs ranges, e.g. [\"09:00-12:00\"]")))
+                Err(src.err(
+                    &e.change.span(),
+                    at("ranges"),
+                    format!("change {change:?} needs ranges, e.g. [\"09:00-12:00\"]"),
+                ))
             } else {
                 Ok(())
             }

@@ -188,7 +188,10 @@ pub async fn put_agency(
             ));
         }
     }
-    let entry = app.store.put_calendar_entry(CalendarKind::Agency, &agency, &body.to_json(), &caller.0.sub, now_ms() as i64).await?;
+    let entry = app
+        .store
+        .put_calendar_entry(CalendarKind::Agency, &agency, &body.to_json(), &caller.0.sub, now_ms() as i64)
+        .await?;
     Ok(Json(AgencyView { id: a.id.clone(), name: a.name.clone(), calendar: body, source: entry.source }))
 }
 
@@ -211,12 +214,10 @@ pub struct ExpertView {
 
 fn expert_view(model: &Model, p: &Person) -> ExpertView {
     let agency = p.agency.clone().unwrap_or_default();
-    let (profile, source) = model.experts.get(p.id.as_str()).cloned().unwrap_or((ExpertProfile::default(), CalendarSource::Seed));
-    let offered: Vec<String> = model
-        .agencies
-        .get(&agency)
-        .map(|(c, _)| c.services.iter().map(|s| s.id.clone()).collect())
-        .unwrap_or_default();
+    let (profile, source) =
+        model.experts.get(p.id.as_str()).cloned().unwrap_or((ExpertProfile::default(), CalendarSource::Seed));
+    let offered: Vec<String> =
+        model.agencies.get(&agency).map(|(c, _)| c.services.iter().map(|s| s.id.clone()).collect()).unwrap_or_default();
     let services = match &profile.services {
         Some(list) => list.iter().filter(|s| offered.contains(s)).cloned().collect(),
         None => offered,
@@ -257,7 +258,10 @@ pub async fn put_expert(
     let offered = &model.agencies[&agency].0.services;
     for (i, s) in body.services.iter().flatten().enumerate() {
         if !offered.iter().any(|o| &o.id == s) {
-            return Err(unprocessable("unknown_service", format!("services[{i}]: agency {agency} has no service {s:?}")));
+            return Err(unprocessable(
+                "unknown_service",
+                format!("services[{i}]: agency {agency} has no service {s:?}"),
+            ));
         }
     }
     for (i, s) in body.stand_ins.iter().enumerate() {
@@ -270,7 +274,9 @@ pub async fn put_expert(
             ));
         }
     }
-    app.store.put_calendar_entry(CalendarKind::Expert, &expert, &body.to_json(), &caller.0.sub, now_ms() as i64).await?;
+    app.store
+        .put_calendar_entry(CalendarKind::Expert, &expert, &body.to_json(), &caller.0.sub, now_ms() as i64)
+        .await?;
     let model = Model::load(&app.store, &config).await?;
     Ok(Json(expert_view(&model, person)))
 }
@@ -336,11 +342,13 @@ fn availability_target<'c>(
             ))
         }
     };
-    let person = SubjectId::new(id)
-        .ok()
-        .and_then(|s| config.person(&s))
-        .filter(|p| p.role == role)
-        .ok_or_else(|| ApiError::not_found(if role == Role::Expert { "unknown_expert" } else { "unknown_interpreter" }, format!("no {word} {id:?}")))?;
+    let person =
+        SubjectId::new(id).ok().and_then(|s| config.person(&s)).filter(|p| p.role == role).ok_or_else(|| {
+            ApiError::not_found(
+                if role == Role::Expert { "unknown_expert" } else { "unknown_interpreter" },
+                format!("no {word} {id:?}"),
+            )
+        })?;
     Ok((word, store_kind, person))
 }
 
@@ -381,7 +389,8 @@ pub async fn put_availability(
     if let Some(problem) = schedule_problem(&schedule) {
         return Err(unprocessable("invalid_calendar", problem));
     }
-    let entry = app.store.put_calendar_entry(store_kind, &id, &schedule.to_json(), &caller.0.sub, now_ms() as i64).await?;
+    let entry =
+        app.store.put_calendar_entry(store_kind, &id, &schedule.to_json(), &caller.0.sub, now_ms() as i64).await?;
     Ok(Json(schedule_view(word, &id, schedule, Some(entry))))
 }
 

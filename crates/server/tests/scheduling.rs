@@ -146,8 +146,11 @@ async fn the_seeded_model_is_visible_and_edits_win_over_the_seed(backend: Backen
     assert_eq!(agency("te")["rule"], "appointment_only");
     let dvv = agency("dvv");
     assert_eq!(dvv["rule"], "fixed_windows");
-    assert_eq!(dvv["windows"], json!([{ "weekday": "Tue", "start": "09:00", "end": "11:00" },
-                                        { "weekday": "Thu", "start": "13:00", "end": "15:00" }]));
+    assert_eq!(
+        dvv["windows"],
+        json!([{ "weekday": "Tue", "start": "09:00", "end": "11:00" },
+                                        { "weekday": "Thu", "start": "13:00", "end": "15:00" }])
+    );
     assert_eq!(dvv["services"][0]["id"], "dvv-notary");
     assert_eq!(agency("kela")["services"][0]["duration_minutes"], 30);
     assert_eq!(agency("kela")["source"], "seed");
@@ -170,7 +173,11 @@ async fn the_seeded_model_is_visible_and_edits_win_over_the_seed(backend: Backen
     let anna_token = app.login("kela-anna").await;
     let mine = json!({ "weekly": [{ "weekday": "Mon", "start": "10:00", "end": "12:00" }] });
     let mikko_token = app.login("kela-mikko").await;
-    expect(put(&app, "/api/calendar/availability/expert/kela-anna", &mikko_token, mine.clone()).await, 403, "forbidden");
+    expect(
+        put(&app, "/api/calendar/availability/expert/kela-anna", &mikko_token, mine.clone()).await,
+        403,
+        "forbidden",
+    );
     let edited = expect(put(&app, "/api/calendar/availability/expert/kela-anna", &anna_token, mine).await, 200, "");
     assert_eq!(edited["source"], "api");
     assert_eq!(edited["updated_by"], "kela-anna");
@@ -204,7 +211,8 @@ async fn the_seeded_model_is_visible_and_edits_win_over_the_seed(backend: Backen
 
     // Opening hours: schedulers edit them, advisors may not.
     let advisor = app.login("advisor-mikkeli").await;
-    let hours = json!({ "weekly": [{ "weekday": "Mon", "start": "09:00", "end": "12:00" }], "closed_on_holidays": true });
+    let hours =
+        json!({ "weekly": [{ "weekday": "Mon", "start": "09:00", "end": "12:00" }], "closed_on_holidays": true });
     expect(put(&app, "/api/calendar/opening-hours/mikkeli", &advisor, hours.clone()).await, 403, "forbidden");
     let set = expect(put(&app, "/api/calendar/opening-hours/mikkeli", &scheduler, hours).await, 200, "");
     assert_eq!(set["source"], "api");
@@ -251,7 +259,13 @@ async fn search_honours_opening_hours_exceptions_buffers_and_named_experts(backe
 
     // A booking on Tuesday at 10:00 holds 09:50–10:40 (buffers 10/10), and a new one needs its own buffers too:
     // starts from 09:15 to 10:45 are gone, 09:00 and 11:00 stay.
-    let booked = post(&app, "/api/appointments", &scheduler, book_body("test-visit", "mikkeli-1", "kela-anna", &at(day(1), 10, 0))).await;
+    let booked = post(
+        &app,
+        "/api/appointments",
+        &scheduler,
+        book_body("test-visit", "mikkeli-1", "kela-anna", &at(day(1), 10, 0)),
+    )
+    .await;
     expect(booked, 201, "");
     let days = by_day(&search(&app, &scheduler, query.clone()).await);
     let expected: Vec<String> =
@@ -273,8 +287,10 @@ async fn search_honours_opening_hours_exceptions_buffers_and_named_experts(backe
     assert_eq!(ten["devices"], json!(["mikkeli-2"]), "mikkeli-1 is held by the booking");
 
     // Any expert of the agency who speaks the language; Mikko works Mon–Thu only and handles kela-benefits only.
-    let any = |lang: &str| json!({ "service": "kela-benefits", "service_points": ["mikkeli"], "language": lang,
-                                    "from": week.to_string(), "to": day(4).to_string() });
+    let any = |lang: &str| {
+        json!({ "service": "kela-benefits", "service_points": ["mikkeli"], "language": lang,
+                                    "from": week.to_string(), "to": day(4).to_string() })
+    };
     let sv = search(&app, &scheduler, any("sv")).await;
     assert!(sv.iter().all(|s| s["experts"] == json!(["kela-anna"])), "only Anna speaks Swedish");
     let en = search(&app, &scheduler, any("en")).await;
@@ -315,7 +331,13 @@ async fn search_honours_holidays_notice_horizon_and_fixed_windows(backend: Backe
     let holiday = weekday_holiday();
     let q = json!({ "service": "test-visit", "devices": ["mikkeli-1"], "from": holiday.to_string(), "to": holiday.to_string() });
     assert!(search(&app, &scheduler, q).await.is_empty(), "{holiday} is a public holiday");
-    let r = post(&app, "/api/appointments", &scheduler, book_body("test-visit", "mikkeli-1", "kela-anna", &at(holiday, 10, 0))).await;
+    let r = post(
+        &app,
+        "/api/appointments",
+        &scheduler,
+        book_body("test-visit", "mikkeli-1", "kela-anna", &at(holiday, 10, 0)),
+    )
+    .await;
     let r = expect(r, 422, "slot_unavailable");
     assert!(r["message"].as_str().unwrap().starts_with("holiday:"), "{r}");
 
@@ -324,17 +346,29 @@ async fn search_honours_holidays_notice_horizon_and_fixed_windows(backend: Backe
     let q = json!({ "service": "kela-benefits", "service_points": ["mikkeli"], "from": today().to_string(),
                     "to": (today() + Days::days(70)).to_string() });
     let slots = search(&app, &scheduler, q).await;
-    let ms = |s: &Value| chrono::DateTime::parse_from_rfc3339(s["start"].as_str().unwrap()).unwrap().timestamp_millis() as u64;
+    let ms = |s: &Value| {
+        chrono::DateTime::parse_from_rfc3339(s["start"].as_str().unwrap()).unwrap().timestamp_millis() as u64
+    };
     let hour = 3_600_000u64;
     assert!(slots.iter().all(|s| ms(s) >= now + 2 * hour), "nothing sooner than the notice");
     assert!(slots.iter().all(|s| ms(s) <= now + 60 * 24 * hour), "nothing beyond the horizon");
     assert!(slots.iter().any(|s| ms(s) >= now + 50 * 24 * hour), "slots reach towards the horizon");
 
     let soon = chrono::DateTime::from_timestamp_millis((now + hour) as i64).unwrap().to_rfc3339();
-    let r = expect(post(&app, "/api/appointments", &scheduler, book_body("kela-benefits", "mikkeli-1", "kela-anna", &soon)).await, 422, "slot_unavailable");
+    let r = expect(
+        post(&app, "/api/appointments", &scheduler, book_body("kela-benefits", "mikkeli-1", "kela-anna", &soon)).await,
+        422,
+        "slot_unavailable",
+    );
     assert!(r["message"].as_str().unwrap().starts_with("too_soon:"), "{r}");
     let far = plain_week(63);
-    let r = post(&app, "/api/appointments", &scheduler, book_body("kela-benefits", "mikkeli-1", "kela-anna", &at(far, 10, 0))).await;
+    let r = post(
+        &app,
+        "/api/appointments",
+        &scheduler,
+        book_body("kela-benefits", "mikkeli-1", "kela-anna", &at(far, 10, 0)),
+    )
+    .await;
     let r = expect(r, 422, "slot_unavailable");
     assert!(r["message"].as_str().unwrap().starts_with("beyond_horizon:"), "{r}");
 
@@ -347,12 +381,21 @@ async fn search_honours_holidays_notice_horizon_and_fixed_windows(backend: Backe
     assert_eq!(days[&(week + Days::days(1))], grid((9, 0), (10, 30)));
     assert_eq!(days[&(week + Days::days(3))], grid((13, 0), (14, 30)));
     let wednesday = at(week + Days::days(2), 10, 0);
-    let r = expect(post(&app, "/api/appointments", &scheduler, book_body("dvv-notary", "mikkeli-1", "dvv-sanna", &wednesday)).await, 422, "slot_unavailable");
+    let r = expect(
+        post(&app, "/api/appointments", &scheduler, book_body("dvv-notary", "mikkeli-1", "dvv-sanna", &wednesday))
+            .await,
+        422,
+        "slot_unavailable",
+    );
     assert!(r["message"].as_str().unwrap().starts_with("outside_windows:"), "{r}");
 
     // Outside the point's opening hours.
     let evening = at(week + Days::days(1), 17, 0);
-    let r = expect(post(&app, "/api/appointments", &scheduler, book_body("test-visit", "mikkeli-1", "kela-anna", &evening)).await, 422, "slot_unavailable");
+    let r = expect(
+        post(&app, "/api/appointments", &scheduler, book_body("test-visit", "mikkeli-1", "kela-anna", &evening)).await,
+        422,
+        "slot_unavailable",
+    );
     assert!(r["message"].as_str().unwrap().starts_with("unavailable:"), "{r}");
 }
 
@@ -363,7 +406,11 @@ async fn booking_removes_the_slot_and_racing_bookings_get_exactly_one(backend: B
     let week = plain_week(14);
     let start = at(week, 11, 0);
 
-    let booked = expect(post(&app, "/api/appointments", &scheduler, book_body("test-visit", "mikkeli-2", "kela-anna", &start)).await, 201, "");
+    let booked = expect(
+        post(&app, "/api/appointments", &scheduler, book_body("test-visit", "mikkeli-2", "kela-anna", &start)).await,
+        201,
+        "",
+    );
     assert_eq!(booked["status"], "booked");
     assert_eq!(booked["expert"], "kela-anna");
     assert_eq!(booked["device"], "mikkeli-2");
@@ -395,7 +442,13 @@ async fn booking_removes_the_slot_and_racing_bookings_get_exactly_one(backend: B
         let token = scheduler.clone();
         let body = book_body("test-visit", "mikkeli-3", "kela-anna", &race);
         tasks.push(tokio::spawn(async move {
-            let r = reqwest::Client::new().post(format!("{url}/api/appointments")).bearer_auth(token).json(&body).send().await.unwrap();
+            let r = reqwest::Client::new()
+                .post(format!("{url}/api/appointments"))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
             let status = r.status().as_u16();
             (status, r.json::<Value>().await.unwrap())
         }));
@@ -411,7 +464,8 @@ async fn booking_removes_the_slot_and_racing_bookings_get_exactly_one(backend: B
     }
     assert_eq!(created, 1, "exactly one of twenty racing bookings succeeds");
     let store = &app.server().store;
-    let device = store.busy_for_resources(vayla_store::ResourceKind::Device, &["mikkeli-3".into()], 0, i64::MAX).await.unwrap();
+    let device =
+        store.busy_for_resources(vayla_store::ResourceKind::Device, &["mikkeli-3".into()], 0, i64::MAX).await.unwrap();
     assert_eq!(device.len(), 1, "one reservation of the device in the database");
 }
 
@@ -420,15 +474,31 @@ async fn reschedule_cancel_and_no_show_are_audited(backend: Backend) {
     with_test_service(&app).await;
     let scheduler = app.login("scheduler").await;
     let week = plain_week(14);
-    let a = expect(post(&app, "/api/appointments", &scheduler, book_body("test-visit", "mikkeli-1", "kela-anna", &at(week, 9, 0))).await, 201, "");
+    let a = expect(
+        post(&app, "/api/appointments", &scheduler, book_body("test-visit", "mikkeli-1", "kela-anna", &at(week, 9, 0)))
+            .await,
+        201,
+        "",
+    );
     let id = a["id"].as_str().unwrap().to_string();
     // Mikko, Anna's stand-in, takes every Kela service from now on.
-    let r = put(&app, "/api/calendar/experts/kela-mikko", &scheduler, json!({ "services": null, "stand_ins": ["kela-anna"] })).await;
+    let r = put(
+        &app,
+        "/api/calendar/experts/kela-mikko",
+        &scheduler,
+        json!({ "services": null, "stand_ins": ["kela-anna"] }),
+    )
+    .await;
     assert_eq!(expect(r, 200, "")["all_services"], true);
 
     // Reschedule an hour later and to the stand-in: the old time is free again, the new one taken.
-    let moved = post(&app, &format!("/api/appointments/{id}/reschedule"), &scheduler,
-                     json!({ "start": at(week, 10, 0), "expert": "kela-mikko" })).await;
+    let moved = post(
+        &app,
+        &format!("/api/appointments/{id}/reschedule"),
+        &scheduler,
+        json!({ "start": at(week, 10, 0), "expert": "kela-mikko" }),
+    )
+    .await;
     let moved = expect(moved, 200, "");
     assert_eq!(moved["start"], at(week, 10, 0));
     assert_eq!(moved["expert"], "kela-mikko");
@@ -438,24 +508,37 @@ async fn reschedule_cancel_and_no_show_are_audited(backend: Backend) {
     let starts = by_day(&search(&app, &scheduler, q.clone()).await)[&week].clone();
     assert!(starts.contains(&"09:00".to_string()) && !starts.contains(&"10:00".to_string()), "{starts:?}");
     // Moving it onto itself (overlapping its own time) is fine; to another device or agency is not.
-    let r = post(&app, &format!("/api/appointments/{id}/reschedule"), &scheduler, json!({ "start": at(week, 10, 15) })).await;
+    let r = post(&app, &format!("/api/appointments/{id}/reschedule"), &scheduler, json!({ "start": at(week, 10, 15) }))
+        .await;
     expect(r, 200, "");
-    let r = post(&app, &format!("/api/appointments/{id}/reschedule"), &scheduler,
-                 json!({ "start": at(week, 11, 0), "device": "mikkeli-2" })).await;
+    let r = post(
+        &app,
+        &format!("/api/appointments/{id}/reschedule"),
+        &scheduler,
+        json!({ "start": at(week, 11, 0), "device": "mikkeli-2" }),
+    )
+    .await;
     expect(r, 422, "device_change_unsupported");
-    let r = post(&app, &format!("/api/appointments/{id}/reschedule"), &scheduler,
-                 json!({ "start": at(week, 11, 0), "expert": "vero-liisa" })).await;
+    let r = post(
+        &app,
+        &format!("/api/appointments/{id}/reschedule"),
+        &scheduler,
+        json!({ "start": at(week, 11, 0), "expert": "vero-liisa" }),
+    )
+    .await;
     expect(r, 422, "expert_not_eligible");
 
     // Cancel with a reason: the time is bookable again, and a second cancel is refused.
-    let r = post(&app, &format!("/api/appointments/{id}/cancel"), &scheduler, json!({ "reason": "customer asked" })).await;
+    let r =
+        post(&app, &format!("/api/appointments/{id}/cancel"), &scheduler, json!({ "reason": "customer asked" })).await;
     let cancelled = expect(r, 200, "");
     assert_eq!(cancelled["status"], "cancelled");
     assert_eq!(cancelled["cancel_reason"], "customer asked");
     assert_eq!(cancelled["closed_by"], "scheduler");
     let r = post(&app, &format!("/api/appointments/{id}/cancel"), &scheduler, json!({ "reason": "again" })).await;
     expect(r, 409, "appointment_closed");
-    let r = post(&app, &format!("/api/appointments/{id}/reschedule"), &scheduler, json!({ "start": at(week, 12, 0) })).await;
+    let r = post(&app, &format!("/api/appointments/{id}/reschedule"), &scheduler, json!({ "start": at(week, 12, 0) }))
+        .await;
     expect(r, 409, "appointment_closed");
     let mut mikko = q.clone();
     mikko["expert"] = json!("kela-mikko");
@@ -464,7 +547,17 @@ async fn reschedule_cancel_and_no_show_are_audited(backend: Backend) {
 
     // No-show: refused before the start; an appointment that has begun (booked directly in the store, since the
     // API refuses the past) can be marked by the advisor of its service point.
-    let b = expect(post(&app, "/api/appointments", &scheduler, book_body("test-visit", "mikkeli-1", "kela-anna", &at(week, 13, 0))).await, 201, "");
+    let b = expect(
+        post(
+            &app,
+            "/api/appointments",
+            &scheduler,
+            book_body("test-visit", "mikkeli-1", "kela-anna", &at(week, 13, 0)),
+        )
+        .await,
+        201,
+        "",
+    );
     let advisor = app.login("advisor-mikkeli").await;
     let r = post(&app, &format!("/api/appointments/{}/no-show", b["id"].as_str().unwrap()), &advisor, json!({})).await;
     expect(r, 409, "not_started");
@@ -554,7 +647,8 @@ async fn roles_decide_who_books_sees_and_edits(backend: Backend) {
 
     // Devices do not search; experts cancel their own appointments only.
     let device = app.device("mikkeli-1").await;
-    let q = json!({ "service": "test-visit", "devices": ["mikkeli-1"], "from": week.to_string(), "to": week.to_string() });
+    let q =
+        json!({ "service": "test-visit", "devices": ["mikkeli-1"], "from": week.to_string(), "to": week.to_string() });
     expect(post(&app, "/api/slots/search", &device, q).await, 403, "forbidden");
     let mikko = app.login("kela-mikko").await;
     expect(post(&app, &format!("{path}/cancel"), &mikko, json!({ "reason": "x" })).await, 403, "forbidden");
@@ -706,11 +800,16 @@ async fn the_openapi_document_describes_every_api_route() {
     let token = app.login("admin").await;
     for (path, item) in paths {
         for method in item.as_object().unwrap().keys() {
-            let concrete = path.split('/').map(|s| if s.starts_with('{') { "x" } else { s }).collect::<Vec<_>>().join("/");
+            let concrete =
+                path.split('/').map(|s| if s.starts_with('{') { "x" } else { s }).collect::<Vec<_>>().join("/");
             let (status, body) = call(&app, &method.to_uppercase(), &concrete, Some(&token), None).await;
             let no_endpoint = body["message"].as_str().is_some_and(|m| m.starts_with("no API endpoint"));
             let fallback = (status == 404 && no_endpoint) || status == 405;
-            assert!(!fallback, "{} {path} is documented but the router does not know it ({status} {body})", method.to_uppercase());
+            assert!(
+                !fallback,
+                "{} {path} is documented but the router does not know it ({status} {body})",
+                method.to_uppercase()
+            );
         }
     }
 }

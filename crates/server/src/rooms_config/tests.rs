@@ -254,7 +254,8 @@ fn wrong_type_inside_a_list() {
     let s = Scratch::demo();
     let text = s.read("people.toml");
     let i = person_index(&text, "kela-mikko");
-    let line = s.edit_after("people.toml", "id = \"kela-mikko\"", "languages = [\"fi\", \"en\"]", "languages = [\"fi\", 3]");
+    let line =
+        s.edit_after("people.toml", "id = \"kela-mikko\"", "languages = [\"fi\", \"en\"]", "languages = [\"fi\", 3]");
     let e = s.load_err();
     let field = format!("person[{i}].languages[1]");
     assert_err(&e, "people.toml", Some(line), Some(&field), "invalid type: integer `3`");
@@ -614,7 +615,10 @@ fn demo_calendar_loads() {
         ])
     );
     let benefits = &c.agencies["kela"].calendar.services[0];
-    assert_eq!((benefits.id.as_str(), benefits.duration_minutes, benefits.buffer_before_minutes), ("kela-benefits", 30, 5));
+    assert_eq!(
+        (benefits.id.as_str(), benefits.duration_minutes, benefits.buffer_before_minutes),
+        ("kela-benefits", 30, 5)
+    );
     let mikkeli = &c.service_points["mikkeli"].opening_hours;
     assert_eq!(mikkeli.weekly.len(), 5);
     assert!(mikkeli.closed_on_holidays);
@@ -631,34 +635,61 @@ fn demo_calendar_loads() {
 #[test]
 fn unknown_rule_and_windows_without_fixed_windows() {
     let s = Scratch::demo();
-    let line = s.edit("agencies.toml", "rule = \"appointment_only\"\n\n[[agency.service]]\nid = \"poliisi-permit\"", "rule = \"by_appointment\"\n\n[[agency.service]]\nid = \"poliisi-permit\"");
+    let line = s.edit(
+        "agencies.toml",
+        "rule = \"appointment_only\"\n\n[[agency.service]]\nid = \"poliisi-permit\"",
+        "rule = \"by_appointment\"\n\n[[agency.service]]\nid = \"poliisi-permit\"",
+    );
     assert_err(&s.load_err(), "agencies.toml", Some(line), Some("agency[2].rule"), "unknown rule \"by_appointment\"");
 
     let s = Scratch::demo();
-    let line = s.edit("agencies.toml", "id = \"te\"\nname = \"TE-toimisto\"\nrule = \"appointment_only\"", "id = \"te\"\nname = \"TE-toimisto\"\nrule = \"appointment_only\"\nwindows = [\"mon 09:00-10:00\"]") + 3;
+    let line = s.edit(
+        "agencies.toml",
+        "id = \"te\"\nname = \"TE-toimisto\"\nrule = \"appointment_only\"",
+        "id = \"te\"\nname = \"TE-toimisto\"\nrule = \"appointment_only\"\nwindows = [\"mon 09:00-10:00\"]",
+    ) + 3;
     assert_err(&s.load_err(), "agencies.toml", Some(line), Some("agency[4].windows"), "fixed_windows");
 }
 
 #[test]
 fn bad_weekly_times_name_their_field() {
     let s = Scratch::demo();
-    let line = s.edit("agencies.toml", "windows = [\"tue 09:00-11:00\", \"thu 13:00-15:00\"]", "windows = [\"tue 09:00-11:00\", \"thu 15:00-13:00\"]");
+    let line = s.edit(
+        "agencies.toml",
+        "windows = [\"tue 09:00-11:00\", \"thu 13:00-15:00\"]",
+        "windows = [\"tue 09:00-11:00\", \"thu 15:00-13:00\"]",
+    );
     assert_err(&s.load_err(), "agencies.toml", Some(line), Some("agency[3].windows[1]"), "must end after it starts");
 
     let s = Scratch::demo();
     let text = s.read("people.toml");
     let i = person_index(&text, "te-jari");
-    let line = s.edit_after("people.toml", "id = \"te-jari\"", "availability = [\"mon-fri 08:00-16:00\"]", "availability = [\"mon-fry 08:00-16:00\"]");
+    let line = s.edit_after(
+        "people.toml",
+        "id = \"te-jari\"",
+        "availability = [\"mon-fri 08:00-16:00\"]",
+        "availability = [\"mon-fry 08:00-16:00\"]",
+    );
     let field = format!("person[{i}].availability[0]");
     assert_err(&s.load_err(), "people.toml", Some(line), Some(&field), "unknown day");
 
     let s = Scratch::demo();
-    let line = s.edit("service-points/kiiminki.toml", "opening_hours = [\"mon-thu 09:00-15:00\"]", "opening_hours = [\"mon-thu 9-15\"]");
+    let line = s.edit(
+        "service-points/kiiminki.toml",
+        "opening_hours = [\"mon-thu 09:00-15:00\"]",
+        "opening_hours = [\"mon-thu 9-15\"]",
+    );
     assert_err(&s.load_err(), "service-points/kiiminki.toml", Some(line), Some("opening_hours[0]"), "HH:MM");
 
     let s = Scratch::demo();
     let line = s.edit("service-points/mikkeli.toml", "change = \"replace\"", "change = \"shorter\"");
-    assert_err(&s.load_err(), "service-points/mikkeli.toml", Some(line), Some("opening_exception[0].change"), "unknown change");
+    assert_err(
+        &s.load_err(),
+        "service-points/mikkeli.toml",
+        Some(line),
+        Some("opening_exception[0].change"),
+        "unknown change",
+    );
 }
 
 #[test]
@@ -678,7 +709,11 @@ fn services_and_stand_ins_must_belong_to_the_experts_agency() {
 
     let s = Scratch::demo();
     let i = person_index(&text, "advisor-mikkeli");
-    let line = s.edit("people.toml", "service_point = \"mikkeli\"", "service_point = \"mikkeli\"\navailability = [\"mon 09:00-10:00\"]") + 1;
+    let line = s.edit(
+        "people.toml",
+        "service_point = \"mikkeli\"",
+        "service_point = \"mikkeli\"\navailability = [\"mon 09:00-10:00\"]",
+    ) + 1;
     let field = format!("person[{i}].availability");
     assert_err(&s.load_err(), "people.toml", Some(line), Some(&field), "only experts and interpreters");
 }

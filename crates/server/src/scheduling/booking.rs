@@ -22,8 +22,8 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use vayla_domain::calendar::{
-    check_slot, local_date, local_to_utc, Interval, LocalDays, LocalTime, ResourceCalendar, ResourceKey,
-    ResourceKind, SlotQuery, SlotRefusal, DAY, MAX_DAYS, MINUTE,
+    check_slot, local_date, local_to_utc, Interval, LocalDays, LocalTime, ResourceCalendar, ResourceKey, ResourceKind,
+    SlotQuery, SlotRefusal, DAY, MAX_DAYS, MINUTE,
 };
 use vayla_domain::{Millis, Role, RoomId, SubjectId};
 use vayla_store::{
@@ -306,14 +306,19 @@ async fn check(
     let device_key = ResourceKey::device(SubjectId::new(device).expect("configured device id"));
     let expert_key = ResourceKey::expert(SubjectId::new(expert).expect("configured expert id"));
     let (from, to) = days.span();
-    let mut busy = busy_time(store, &[device_key.clone(), expert_key.clone()], from.saturating_sub(DAY), to + DAY).await?;
+    let mut busy =
+        busy_time(store, &[device_key.clone(), expert_key.clone()], from.saturating_sub(DAY), to + DAY).await?;
     if let Some(own) = own {
         // The appointment's own reservations are the only ones with exactly these bounds on these resources
         // (a resource's reservations never overlap), so subtracting them frees exactly its own time.
         for r in own.active() {
             let k = match r.kind {
-                vayla_store::ResourceKind::Device => ResourceKey::device(SubjectId::new(r.resource_id.as_str()).expect("stored id")),
-                vayla_store::ResourceKind::Expert => ResourceKey::expert(SubjectId::new(r.resource_id.as_str()).expect("stored id")),
+                vayla_store::ResourceKind::Device => {
+                    ResourceKey::device(SubjectId::new(r.resource_id.as_str()).expect("stored id"))
+                }
+                vayla_store::ResourceKind::Expert => {
+                    ResourceKey::expert(SubjectId::new(r.resource_id.as_str()).expect("stored id"))
+                }
                 vayla_store::ResourceKind::Interpreter => continue,
             };
             if let Some(set) = busy.get_mut(&k) {
@@ -324,8 +329,19 @@ async fn check(
     let closed = super::model::closed();
     let opening = model.opening_hours.get(&device_cfg.service_point).map(|(s, _)| s).unwrap_or(&closed);
     let availability = model.expert_availability.get(expert).map(|(s, _)| s).unwrap_or(&closed);
-    let device_cal = ResourceCalendar::device(device_key.clone(), opening, None, &days, busy.remove(&device_key).unwrap_or_default());
-    let expert_cal = ResourceCalendar::from_schedule(expert_key.clone(), availability, &days, busy.remove(&expert_key).unwrap_or_default());
+    let device_cal = ResourceCalendar::device(
+        device_key.clone(),
+        opening,
+        None,
+        &days,
+        busy.remove(&device_key).unwrap_or_default(),
+    );
+    let expert_cal = ResourceCalendar::from_schedule(
+        expert_key.clone(),
+        availability,
+        &days,
+        busy.remove(&expert_key).unwrap_or_default(),
+    );
     let query = SlotQuery::new(service_def.clone(), rule.clone(), now, MINUTE);
     check_slot(&query, &days, start, &device_cal, &expert_cal, None).map_err(refusal)?;
     let appointment = service_def.appointment(start);
@@ -340,7 +356,12 @@ async fn check(
 }
 
 fn reservation(kind: ResourceKind, id: &str, span: Interval) -> NewReservation {
-    NewReservation { kind: store_kind(kind), resource_id: id.to_string(), start_ms: span.start as i64, end_ms: span.end as i64 }
+    NewReservation {
+        kind: store_kind(kind),
+        resource_id: id.to_string(),
+        start_ms: span.start as i64,
+        end_ms: span.end as i64,
+    }
 }
 
 fn check_needs(needs: &NeedsRequest, customer_ref: Option<&str>) -> Result<(), ApiError> {
@@ -351,7 +372,9 @@ fn check_needs(needs: &NeedsRequest, customer_ref: Option<&str>) -> Result<(), A
         i.validate("special_needs.interpreter")?;
     }
     if needs.accessibility.as_ref().is_some_and(|a| a.chars().count() > MAX_ACCESSIBILITY) {
-        return Err(ApiError::bad_request(format!("special_needs.accessibility: at most {MAX_ACCESSIBILITY} characters")));
+        return Err(ApiError::bad_request(format!(
+            "special_needs.accessibility: at most {MAX_ACCESSIBILITY} characters"
+        )));
     }
     if let Some(r) = customer_ref {
         if r.trim().is_empty() || r.chars().count() > MAX_CUSTOMER_REF {
@@ -375,8 +398,19 @@ pub async fn book(
     check_needs(&req.special_needs, req.customer_ref.as_deref())?;
     let start = parse_instant("start", &req.start)?;
     let needs = &req.special_needs;
-    let c = check(store, config, model, &req.service, &req.device, &req.expert, needs.language.as_deref(), start, None, now)
-        .await?;
+    let c = check(
+        store,
+        config,
+        model,
+        &req.service,
+        &req.device,
+        &req.expert,
+        needs.language.as_deref(),
+        start,
+        None,
+        now,
+    )
+    .await?;
     let id = uuid::Uuid::new_v4().to_string();
     let new = NewAppointment {
         uid: format!("{id}@vayla"),
@@ -415,7 +449,8 @@ pub async fn create(
     let config = super::config(&app);
     if matches!(caller.role(), Role::Scheduler | Role::Admin | Role::Advisor) {
         // The device's service point decides an advisor's right; an unknown device is the body's fault.
-        let sp = RoomId::new(body.device.as_str()).ok().and_then(|r| config.device(&r)).map(|d| d.service_point.clone());
+        let sp =
+            RoomId::new(body.device.as_str()).ok().and_then(|r| config.device(&r)).map(|d| d.service_point.clone());
         if let Some(sp) = sp {
             may_book_at(&config, &caller, &sp)?;
         } else if caller.role() == Role::Advisor {
@@ -431,7 +466,10 @@ pub async fn create(
 }
 
 async fn load(store: &Store, id: &str) -> Result<AppointmentRecord, ApiError> {
-    store.get_appointment(id).await?.ok_or_else(|| ApiError::not_found("unknown_appointment", format!("no appointment {id:?}")))
+    store
+        .get_appointment(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("unknown_appointment", format!("no appointment {id:?}")))
 }
 
 /// `GET /api/appointments/{id}`.
@@ -471,8 +509,19 @@ pub async fn reschedule(
     let expert = body.expert.clone().or_else(|| booked_expert(&a)).unwrap_or_default();
     let model = Model::load(&app.store, &config).await?;
     let now = now_ms();
-    let c = check(&app.store, &config, &model, &a.service, &a.device, &expert, a.needs.language.as_deref(), start, Some(&a), now)
-        .await?;
+    let c = check(
+        &app.store,
+        &config,
+        &model,
+        &a.service,
+        &a.device,
+        &expert,
+        a.needs.language.as_deref(),
+        start,
+        Some(&a),
+        now,
+    )
+    .await?;
     let mut reservations = vec![
         reservation(ResourceKind::Device, &a.device, c.device_busy),
         reservation(ResourceKind::Expert, &expert, c.expert_busy),
@@ -489,7 +538,8 @@ pub async fn reschedule(
         });
     }
     let change = Reschedule { start_ms: c.span.0 as i64, end_ms: c.span.1 as i64, reservations };
-    let record = app.store.reschedule_appointment(&id, &change, &caller.0.sub, now as i64).await.map_err(store_error)?;
+    let record =
+        app.store.reschedule_appointment(&id, &change, &caller.0.sub, now as i64).await.map_err(store_error)?;
     Ok(Json(view(&config, Some(&caller), record)))
 }
 
@@ -507,7 +557,8 @@ pub async fn cancel(
     if reason.is_empty() || reason.chars().count() > MAX_REASON {
         return Err(ApiError::bad_request(format!("reason: 1 to {MAX_REASON} characters")));
     }
-    let record = app.store.cancel_appointment(&id, reason, &caller.0.sub, now_ms() as i64).await.map_err(store_error)?;
+    let record =
+        app.store.cancel_appointment(&id, reason, &caller.0.sub, now_ms() as i64).await.map_err(store_error)?;
     Ok(Json(view(&config, Some(&caller), record)))
 }
 
@@ -603,10 +654,9 @@ pub async fn list(
         r => return Err(ApiError::forbidden(format!("role {r} lists its appointments at /api/me/appointments"))),
     }
     let status = match q.status.as_deref() {
-        Some(s) => Some(
-            vayla_store::AppointmentStatus::parse(s)
-                .ok_or_else(|| ApiError::bad_request(format!("status: {s:?} is not booked, cancelled, no_show or completed")))?,
-        ),
+        Some(s) => Some(vayla_store::AppointmentStatus::parse(s).ok_or_else(|| {
+            ApiError::bad_request(format!("status: {s:?} is not booked, cancelled, no_show or completed"))
+        })?),
         None => None,
     };
     let (from, to) = range(q.from.as_deref(), q.to.as_deref(), now_ms())?;

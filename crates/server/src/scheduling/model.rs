@@ -144,7 +144,8 @@ pub fn parse_weekly(text: &str) -> Result<Vec<WeeklyRange>, String> {
     for item in days.split(',') {
         match item.split_once('-') {
             Some((a, b)) => {
-                let (a, b) = (weekday(a).ok_or_else(|| bad("unknown day"))?, weekday(b).ok_or_else(|| bad("unknown day"))?);
+                let (a, b) =
+                    (weekday(a).ok_or_else(|| bad("unknown day"))?, weekday(b).ok_or_else(|| bad("unknown day"))?);
                 let (a, b) = (a.num_days_from_monday(), b.num_days_from_monday());
                 if a > b {
                     return Err(bad("a day range runs from an earlier to a later day of one week"));
@@ -257,9 +258,9 @@ impl Model {
 
     /// The service with this id and its agency's id.
     pub fn service(&self, id: &str) -> Option<(&str, &AgencyCalendar, &ServiceSpec)> {
-        self.agencies.iter().find_map(|(agency, (cal, _))| {
-            cal.services.iter().find(|s| s.id == id).map(|s| (agency.as_str(), cal, s))
-        })
+        self.agencies
+            .iter()
+            .find_map(|(agency, (cal, _))| cal.services.iter().find(|s| s.id == id).map(|s| (agency.as_str(), cal, s)))
     }
 }
 

@@ -17,8 +17,8 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use vayla_domain::calendar::{
-    find_slots, AgencyRule, Candidates, IntervalSet, LocalDays, ResourceCalendar, ResourceKey, ResourceKind,
-    SlotQuery, DAY, HELSINKI, MINUTE, TZDATA_VERSION,
+    find_slots, AgencyRule, Candidates, IntervalSet, LocalDays, ResourceCalendar, ResourceKey, ResourceKind, SlotQuery,
+    DAY, HELSINKI, MINUTE, TZDATA_VERSION,
 };
 use vayla_domain::{Millis, Role, SubjectId};
 use vayla_store::Store;
@@ -145,7 +145,10 @@ pub async fn busy_time(
         }
         let mut spans: HashMap<String, Vec<vayla_domain::calendar::Interval>> = HashMap::new();
         for (id, start, end) in rows {
-            spans.entry(id).or_default().push(vayla_domain::calendar::Interval::new(start.max(0) as u64, end.max(0) as u64));
+            spans
+                .entry(id)
+                .or_default()
+                .push(vayla_domain::calendar::Interval::new(start.max(0) as u64, end.max(0) as u64));
         }
         for (id, list) in spans {
             if let Ok(subject) = SubjectId::new(id) {
@@ -170,10 +173,9 @@ fn key(kind: ResourceKind, id: &str) -> ResourceKey {
 
 /// The service a request names, with its agency and rule.
 pub fn resolve_service<'m>(model: &'m Model, id: &str) -> Result<(&'m str, &'m AgencyRule, &'m ServiceSpec), ApiError> {
-    model
-        .service(id)
-        .map(|(agency, cal, spec)| (agency, &cal.rule, spec))
-        .ok_or_else(|| unprocessable("unknown_service", format!("no service {id:?}; GET /api/calendar/agencies lists them")))
+    model.service(id).map(|(agency, cal, spec)| (agency, &cal.rule, spec)).ok_or_else(|| {
+        unprocessable("unknown_service", format!("no service {id:?}; GET /api/calendar/agencies lists them"))
+    })
 }
 
 /// Why an expert cannot take this service, if they cannot: not an expert, another agency, does not handle it,
@@ -314,7 +316,8 @@ pub async fn search(
         })
         .collect();
     let person_cal = |kind: ResourceKind, id: &str, b: IntervalSet| {
-        let schedules = if kind == ResourceKind::Expert { &model.expert_availability } else { &model.interpreter_availability };
+        let schedules =
+            if kind == ResourceKind::Expert { &model.expert_availability } else { &model.interpreter_availability };
         let closed = super::model::closed();
         let schedule = schedules.get(id).map(|(s, _)| s).unwrap_or(&closed);
         ResourceCalendar::from_schedule(key(kind, id), schedule, &days, b)
@@ -333,8 +336,8 @@ pub async fn search(
     query.limit = Some(limit + 1);
     let candidates =
         Candidates { devices: &device_cals, experts: &expert_cals, interpreters: interpreter_cals.as_deref() };
-    let mut slots = find_slots(&query, &days, &candidates)
-        .map_err(|e| ApiError::bad_request(format!("search refused: {e}")))?;
+    let mut slots =
+        find_slots(&query, &days, &candidates).map_err(|e| ApiError::bad_request(format!("search refused: {e}")))?;
     let truncated = slots.len() > limit;
     slots.truncate(limit);
 
