@@ -214,18 +214,18 @@ pub type BusyInterval = (String, Millis, Millis);
 const TRANSIENT_RETRIES: u32 = 5;
 
 /// Lists of ids are bound as `IN ($1, …)`; chunking keeps far below any backend's bind limit.
-const IN_CHUNK: usize = 500;
+pub(crate) const IN_CHUNK: usize = 500;
 
 const APPOINTMENT_COLUMNS: &str = "id, uid, agency, service, service_point, device, start_ms, end_ms, status, \
      closed_by, closed_at, cancel_reason, customer_ref, language, interpreter_needed, interpreter_language, \
      interpreter_modality, accessibility, created_by, created_at, updated_by, updated_at, sequence";
 
 /// What a state-changing statement found: the appointment row's device (its room) and new sequence.
-struct Touched {
-    device: String,
-    sequence: i64,
-    start_ms: Millis,
-    end_ms: Millis,
+pub(crate) struct Touched {
+    pub(crate) device: String,
+    pub(crate) sequence: i64,
+    pub(crate) start_ms: Millis,
+    pub(crate) end_ms: Millis,
 }
 
 impl Store {
@@ -372,7 +372,7 @@ impl Store {
 
     /// Runs one attempt of a change, again if it failed for a reason that says nothing about the change
     /// itself (see [`TRANSIENT_RETRIES`]). Each attempt is its own transaction, rolled back on failure.
-    async fn retrying<T, F, Fut>(&self, mut attempt: F) -> Result<T, StoreError>
+    pub(crate) async fn retrying<T, F, Fut>(&self, mut attempt: F) -> Result<T, StoreError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, StoreError>>,
@@ -392,7 +392,7 @@ impl Store {
     /// A write transaction. On SQLite it takes the write lock at once (see the module docs): a deferred
     /// transaction would read under a shared lock and could then fail to upgrade, or check a snapshot
     /// that another writer has already made stale.
-    async fn begin_write(&self) -> Result<Transaction<'static, Any>, StoreError> {
+    pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Any>, StoreError> {
         Ok(match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
@@ -407,7 +407,7 @@ impl Store {
     /// previous holder has committed, and finds the answer at once. (Writers that skip the locks are
     /// still held to the rule by the constraint.) SQLite needs nothing: `BEGIN IMMEDIATE` already
     /// serialises all writers.
-    async fn lock_resources<'r>(
+    pub(crate) async fn lock_resources<'r>(
         &self,
         conn: &mut AnyConnection,
         resources: impl IntoIterator<Item = (ResourceKind, &'r str)>,
@@ -597,7 +597,7 @@ impl Store {
 }
 
 /// Bumps the sequence of a booked appointment (a change that is not to the appointment row itself).
-async fn touch(conn: &mut AnyConnection, id: &str, by: &str, at: Millis) -> Result<Touched, StoreError> {
+pub(crate) async fn touch(conn: &mut AnyConnection, id: &str, by: &str, at: Millis) -> Result<Touched, StoreError> {
     let row = sqlx::query(
         "UPDATE appointments SET updated_by = $2, updated_at = $3, sequence = sequence + 1 \
          WHERE id = $1 AND status = 'booked' RETURNING device, sequence, start_ms, end_ms",
@@ -648,7 +648,7 @@ async fn held_resources(conn: &mut AnyConnection, id: &str) -> Result<Vec<(Resou
 
 /// Takes the reservations (already in lock order) for the appointment, or fails with `ResourceBusy` for
 /// the first one that is not free. Callers roll back on error, so nothing partial stays.
-async fn reserve(
+pub(crate) async fn reserve(
     conn: &mut AnyConnection,
     appointment: &str,
     reservations: &[NewReservation],
@@ -695,7 +695,7 @@ async fn reserve(
 }
 
 /// Releases the appointment's active reservations (only the one resource's, if given); returns how many.
-async fn release(
+pub(crate) async fn release(
     conn: &mut AnyConnection,
     appointment: &str,
     only: Option<(ResourceKind, &str)>,
@@ -728,7 +728,7 @@ async fn release(
 /// Appends an audit entry in the caller's transaction, so the change and its record commit together.
 /// The room is the device's (each device has its own permanent room, named like the device); the
 /// subject is who made the change; the customer reference is never logged.
-async fn audit(
+pub(crate) async fn audit(
     conn: &mut AnyConnection,
     kind: &str,
     device: &str,
@@ -826,7 +826,7 @@ fn appointment_from_row(row: &AnyRow) -> Result<AppointmentRecord, sqlx::Error> 
     })
 }
 
-fn decode_error(column: &str, value: &str) -> sqlx::Error {
+pub(crate) fn decode_error(column: &str, value: &str) -> sqlx::Error {
     sqlx::Error::ColumnDecode { index: column.to_owned(), source: format!("unknown value {value:?}").into() }
 }
 
@@ -876,6 +876,6 @@ fn describe(reservations: &[NewReservation]) -> String {
 }
 
 /// `$first, $first+1, …` (n of them)
-fn placeholders(first: usize, n: usize) -> String {
+pub(crate) fn placeholders(first: usize, n: usize) -> String {
     (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }

@@ -1,7 +1,7 @@
 //! The one error type of the store. Database errors are wrapped, not flattened to strings, so callers
 //! can still inspect them; the variants that carry meaning for the server (`NotFound`, `Conflict`,
-//! `SessionEnded`, `ResourceBusy`, `AppointmentClosed`) are separated out so it never has to parse
-//! database messages.
+//! `SessionEnded`, `ResourceBusy`, `AppointmentClosed`, `InterpreterRequestWrongState`, `OfferClosed`) are
+//! separated out so it never has to parse database messages.
 
 use std::path::PathBuf;
 
@@ -56,6 +56,17 @@ pub enum StoreError {
     /// it cannot be rescheduled, cancelled, marked or given resources any more.
     #[error("appointment {id} is {status}, no longer booked")]
     AppointmentClosed { id: String, status: String },
+
+    /// The interpreter request is in a state the change does not apply to (`state` is "open", "offered",
+    /// "accepted", "exhausted" or "cancelled"; `wanted` says what the change needed). Nothing was written.
+    #[error("interpreter request {id} is {state}, the change needs it {wanted}")]
+    InterpreterRequestWrongState { id: String, state: &'static str, wanted: &'static str },
+
+    /// The interpreter has no pending offer of the request to answer: `outcome` is what became of it
+    /// ("accepted", "declined", "expired", "withdrawn", "cancelled", "released") or "not offered". A losing
+    /// racing accept gets "withdrawn". Nothing was written.
+    #[error("the offer of interpreter request {request} to {interpreter} is {outcome}")]
+    OfferClosed { request: String, interpreter: String, outcome: &'static str },
 }
 
 impl StoreError {

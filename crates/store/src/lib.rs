@@ -8,7 +8,9 @@
 //!   `appointments`,
 //! - the calendar model (booking rules, services, availability, opening hours), seeded from the
 //!   rooms-config and editable through the API — see `calendar`,
-//! - secret calendar feeds per expert and device, and experts' external busy time — see `feeds`.
+//! - secret calendar feeds per expert and device, and experts' external busy time — see `feeds`,
+//! - the interpreter registry, interpreter requests and their offers, one accepted interpreter per
+//!   request — see `interpreting`.
 //!
 //! Everything goes through sqlx's `Any` driver with runtime-bound queries, so one set of SQL statements
 //! serves both backends. That is why the schema sticks to TEXT, 64-bit integers and BLOB/BYTEA, times
@@ -25,6 +27,7 @@ mod dburl;
 mod directory;
 mod error;
 mod feeds;
+mod interpreting;
 mod keys;
 mod sessions;
 mod testing;
@@ -39,6 +42,10 @@ pub use dburl::redact as redact_url;
 pub use directory::{AgencyRecord, DeviceRecord, DirectorySnapshot, PersonRecord, ServicePointRecord};
 pub use error::StoreError;
 pub use feeds::{CalendarFeedRecord, ExternalCalendarKind, ExternalCalendarRecord};
+pub use interpreting::{
+    InterpreterContactRecord, InterpreterRecord, InterpreterRequestRecord, InterpreterRequestState, LanguageLevel,
+    NewInterpreterRequest, NewOffer, OfferOutcome, OfferRecord, RequestCancelReason,
+};
 pub use keys::SigningKeyRecord;
 pub use sessions::{LockRecord, NewSession, ParticipationRecord, SeatRecord, SessionRecord};
 pub use testing::{drop_postgres_database, fresh_postgres_database, postgres_test_admin_url};
