@@ -319,7 +319,8 @@ impl Store {
 
     /// Records the offers the cascade sent, in the request's current round, and moves it from `open` to
     /// `offered`. An interpreter already offered this request in this round is `Conflict` (nothing is
-    /// written); a request not `open` is `InterpreterRequestState`.
+    /// written); a request not `open` is `InterpreterRequestWrongState`. How many go out at once (at most the
+    /// request's `group_size`) and their deadlines are the domain cascade's decision, not checked here.
     pub async fn record_offers(
         &self,
         request_id: &str,
@@ -333,7 +334,7 @@ impl Store {
     /// The interpreter accepts their pending offer at `at`: the request becomes `accepted` by them, the other
     /// pending offers are withdrawn, and their time is reserved for the appointment (slot plus the request's
     /// buffers) — all in one transaction, or nothing. Of racing accepts of one request exactly one succeeds; the
-    /// others get `OfferClosed` (their offer was withdrawn) . An offer past its deadline is `OfferClosed`
+    /// others get `OfferClosed` (their offer was withdrawn). An offer past its deadline is `OfferClosed`
     /// ("expired"); their time taken meanwhile is `ResourceBusy`; the appointment no longer booked is
     /// `AppointmentClosed`.
     pub async fn accept_offer(
@@ -412,7 +413,7 @@ impl Store {
 
     /// The assigned interpreter cancels: their reservation is released, their offer becomes `cancelled` (so
     /// they are not offered this request again in this round), and the request goes back to `open` for the
-    /// cascade to go on. Someone else than the assigned interpreter is `InterpreterRequestState`.
+    /// cascade to go on. Someone else than the assigned interpreter is `InterpreterRequestWrongState`.
     pub async fn cancel_by_interpreter(
         &self,
         request_id: &str,
