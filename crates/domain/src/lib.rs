@@ -10,6 +10,6 @@ pub mod room;
 
 pub use ids::{ConnId, IdError, Millis, Role, RoomId, SeatId, SessionId, SubjectId};
 pub use room::{
-    Admission, Effect, EndReason, LeaveReason, LockState, Participant, Room, RoomError, RoomPhase, Seat, SeatSpec,
-    Session,
+    Admission, Booking, Effect, EndReason, LeaveReason, LockState, Participant, RecordedSession, Room, RoomError,
+    RoomPhase, Seat, SeatSpec, Session,
 };

@@ -15,6 +15,24 @@
 //!   does not lock by itself.
 //! - The session ends when an expert ends it, or when everyone has left and the grace period has passed.
 //! - A failed command changes nothing.
+//!
+//! Appointments (the owner looks the device's bookings up and passes them in as [`Booking`]s with
+//! [`Command::JoinBooked`]; the rules below are the room's own):
+//! - An appointment is **due** from `start − join_early` until its `end`. A booked participant (the device,
+//!   the booked experts, the interpreters holding a reservation) joining an idle room while their
+//!   appointment is due opens the appointment's session with exactly its seats, and is admitted into it.
+//! - A session holds one customer's matter. While any session is open, a booked participant of a *different*
+//!   due appointment is refused with [`RoomError::SessionOpen`]: their appointment waits until the room is
+//!   free, and is never merged into someone else's meeting.
+//! - In an appointment's session, an expert or interpreter without a seat is refused: [`RoomError::TooEarly`]
+//!   if they are booked for a later appointment of this room, [`RoomError::NotBooked`] otherwise, unless a
+//!   seated expert has unlocked the room to admit someone extra. Advisors keep the walk-in rules (they help
+//!   the customer at the device). A participant booked for the session's appointment after it opened (an
+//!   interpreter reserved late) gets a seat when they join.
+//! - In an idle room, an expert or interpreter booked only for a later appointment is refused with
+//!   [`RoomError::TooEarly`]; one who is not booked while an appointment is due with [`RoomError::NotBooked`].
+//!   The device, booked for every appointment of its room, gets [`RoomError::NoSession`] until one is due.
+//! - A walk-in session (opened with [`Command::Open`]) otherwise keeps the walk-in rules.
 
 use crate::ids::{ConnId, Millis, Role, RoomId, SeatId, SessionId, SubjectId};
 use serde::{Deserialize, Serialize};
@@ -79,6 +97,8 @@ pub struct Session {
     pub participants: BTreeMap<ConnId, Participant>,
     /// When the last participant left; the session ends once the grace period has passed since.
     pub empty_since: Option<Millis>,
+    /// The appointment this session was opened for; `None` for a walk-in session.
+    pub appointment: Option<String>,
     guests_seated: u32,
 }
 
@@ -154,6 +174,13 @@ pub enum Effect {
         participant: Participant,
         reason: LeaveReason,
     },
+    /// A seat was added to the open session for someone booked for its appointment after it opened; the
+    /// owner records it. Their admission follows.
+    SeatAdded {
+        seat: SeatId,
+        role: Role,
+        subject: SubjectId,
+    },
     /// A guest got a seat at lock time.
     Seated {
         conn: ConnId,
@@ -171,6 +198,59 @@ pub enum Effect {
         reason: EndReason,
         removed: Vec<ConnId>,
     },
+}
+
+/// A session as the store recorded it, to be taken up by [`Room::restore`] after a restart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedSession {
+    pub id: SessionId,
+    pub opened_at: Millis,
+    pub opened_by: SubjectId,
+    pub seats: Vec<(SeatId, Role, SubjectId)>,
+    pub lock: LockState,
+    /// The appointment it was opened for; `None` for a walk-in.
+    pub appointment: Option<String>,
+}
+
+/// One appointment of this room's device, as the room needs to know it: when, and who is booked. The device
+/// is booked for every appointment of its room and is not listed in `seats`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Booking {
+    /// The appointment's id; the room records it with the session the appointment opens.
+    pub appointment: String,
+    /// The customer's slot, `[start, end)`.
+    pub start: Millis,
+    pub end: Millis,
+    /// The booked people besides the device: experts, then interpreters holding a reservation.
+    pub seats: Vec<SeatSpec>,
+}
+
+impl Booking {
+    /// From when its participants may join: `join_early_ms` before the start.
+    pub fn opens_at(&self, join_early_ms: Millis) -> Millis {
+        self.start.saturating_sub(join_early_ms)
+    }
+
+    /// Whether its participants may join at `now`.
+    pub fn is_due(&self, now: Millis, join_early_ms: Millis) -> bool {
+        self.opens_at(join_early_ms) <= now && now < self.end
+    }
+
+    fn books(&self, device: &SubjectId, subject: &SubjectId, role: Role) -> bool {
+        if role == Role::Device {
+            return subject == device;
+        }
+        self.seats.iter().any(|s| &s.subject == subject)
+    }
+}
+
+/// `t` as ISO 8601 in UTC, to the second (`2026-03-02T08:00:00Z`): how times appear in messages for people.
+pub fn iso_utc(t: Millis) -> String {
+    i64::try_from(t)
+        .ok()
+        .and_then(chrono::DateTime::from_timestamp_millis)
+        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_else(|| t.to_string())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -193,6 +273,12 @@ pub enum RoomError {
     AlreadyJoined,
     #[error("the seats are invalid: {0}")]
     BadSeats(String),
+    /// The joiner's appointment in this room is not due yet.
+    #[error("your appointment starts at {}; joining opens at {}", iso_utc(*starts_at), iso_utc(*opens_at))]
+    TooEarly { starts_at: Millis, opens_at: Millis },
+    /// An appointment holds the room (or is due in it) and the joiner is not booked for it.
+    #[error("you are not booked for the appointment in this room now")]
+    NotBooked,
 }
 
 /// One device's permanent virtual room. Owned by exactly one task; nothing else mutates it.
@@ -204,6 +290,8 @@ pub struct Room {
     pub session: Option<Session>,
     /// How long an empty session waits for someone to come back before it ends.
     pub grace_ms: Millis,
+    /// How long before an appointment's start its participants may join (and so open its session).
+    pub join_early_ms: Millis,
 }
 
 pub enum Command {
@@ -212,10 +300,21 @@ pub enum Command {
         by: SubjectId,
         seats: Vec<SeatSpec>,
     },
+    /// A join by the walk-in rules, and by the rules of the open appointment's session if there is one.
     Join {
         conn: ConnId,
         subject: SubjectId,
         role: Role,
+    },
+    /// A join that also knows the device's booked appointments around `now` (the owner looks them up when
+    /// the joiner holds no seat in the open session). If it opens an appointment's session, the session is
+    /// called `session`.
+    JoinBooked {
+        conn: ConnId,
+        subject: SubjectId,
+        role: Role,
+        bookings: Vec<Booking>,
+        session: SessionId,
     },
     Leave {
         conn: ConnId,
@@ -235,7 +334,13 @@ pub enum Command {
 
 impl Room {
     pub fn new(id: RoomId, device: SubjectId, grace_ms: Millis) -> Self {
-        Room { id, device, session: None, grace_ms }
+        Room { id, device, session: None, grace_ms, join_early_ms: 0 }
+    }
+
+    /// The same room, letting appointments' participants join `join_early_ms` before the start.
+    pub fn with_join_early(mut self, join_early_ms: Millis) -> Self {
+        self.join_early_ms = join_early_ms;
+        self
     }
 
     pub fn phase(&self) -> RoomPhase {
@@ -250,17 +355,11 @@ impl Room {
     }
 
     /// Take up a session that outlived the server process, as the store recorded it: its seats (the device's
-    /// among them) and its lock state, with nobody connected. The grace period starts now: seat holders
-    /// reconnect as after any drop, and if nobody comes back in time the session ends as `everyone_left`.
-    pub fn restore(
-        &mut self,
-        now: Millis,
-        id: SessionId,
-        opened_at: Millis,
-        opened_by: SubjectId,
-        seats: Vec<(SeatId, Role, SubjectId)>,
-        lock: LockState,
-    ) -> Result<(), RoomError> {
+    /// among them), its lock state and its appointment, with nobody connected. The grace period starts now: seat
+    /// holders reconnect as after any drop, and if nobody comes back in time the session ends as
+    /// `everyone_left`.
+    pub fn restore(&mut self, now: Millis, recorded: RecordedSession) -> Result<(), RoomError> {
+        let RecordedSession { id, opened_at, opened_by, seats, lock, appointment } = recorded;
         if self.session.is_some() {
             return Err(RoomError::SessionOpen);
         }
@@ -288,6 +387,7 @@ impl Room {
             lock,
             participants: BTreeMap::new(),
             empty_since: Some(now),
+            appointment,
             guests_seated,
         });
         Ok(())
@@ -303,6 +403,9 @@ impl Room {
         match cmd {
             Command::Open { session, by, seats } => self.open(now, session, by, seats),
             Command::Join { conn, subject, role } => self.join(now, conn, subject, role),
+            Command::JoinBooked { conn, subject, role, bookings, session } => {
+                self.join_booked(now, conn, subject, role, &bookings, session)
+            }
             Command::Leave { conn, reason } => self.leave(now, conn, reason),
             Command::Lock { conn } => self.lock(conn),
             Command::Unlock { conn } => self.unlock(conn),
@@ -321,6 +424,17 @@ impl Room {
         by: SubjectId,
         specs: Vec<SeatSpec>,
     ) -> Result<Vec<Effect>, RoomError> {
+        self.open_for(now, id, by, specs, None)
+    }
+
+    fn open_for(
+        &mut self,
+        now: Millis,
+        id: SessionId,
+        by: SubjectId,
+        specs: Vec<SeatSpec>,
+        appointment: Option<String>,
+    ) -> Result<Vec<Effect>, RoomError> {
         if self.session.is_some() {
             return Err(RoomError::SessionOpen);
         }
@@ -333,9 +447,111 @@ impl Room {
             lock: LockState::Gathering,
             participants: BTreeMap::new(),
             empty_since: None,
+            appointment,
             guests_seated: 0,
         });
         Ok(vec![Effect::SessionOpened { session: id }])
+    }
+
+    /// A join with the device's bookings at hand: see the module docs for the appointment rules. Seat holders
+    /// of the open session are admitted exactly as by [`Command::Join`], whatever the bookings say.
+    fn join_booked(
+        &mut self,
+        now: Millis,
+        conn: ConnId,
+        subject: SubjectId,
+        role: Role,
+        bookings: &[Booking],
+        session_id: SessionId,
+    ) -> Result<Vec<Effect>, RoomError> {
+        if !role.joins_rooms() {
+            return Err(RoomError::RoleCannotJoin(role));
+        }
+        if role == Role::Device && subject != self.device {
+            return Err(RoomError::WrongRoom);
+        }
+        if self.session.as_ref().is_some_and(|s| s.seat_of(&subject).is_some()) {
+            return self.join(now, conn, subject, role);
+        }
+        let early = self.join_early_ms;
+        let mine = || bookings.iter().filter(|b| b.books(&self.device, &subject, role));
+        // Of two due appointments (the next one's early window reaching into the previous one), the later:
+        // the earlier is nearly over.
+        let due = mine().filter(|b| b.is_due(now, early)).max_by_key(|b| (b.start, b.appointment.clone()));
+        if let Some(booking) = due {
+            let booking = booking.clone();
+            return match &self.session {
+                None => {
+                    let mut effects =
+                        self.open_for(now, session_id, subject.clone(), booking.seats, Some(booking.appointment))?;
+                    match self.join(now, conn, subject, role) {
+                        Ok(more) => {
+                            effects.extend(more);
+                            Ok(effects)
+                        }
+                        Err(e) => {
+                            self.session = None; // a failed command changes nothing
+                            Err(e)
+                        }
+                    }
+                }
+                Some(s) if s.appointment.as_deref() == Some(booking.appointment.as_str()) => {
+                    self.join_late_booked(now, conn, subject, role)
+                }
+                Some(_) => Err(RoomError::SessionOpen),
+            };
+        }
+        let later = mine().filter(|b| b.opens_at(early) > now).min_by_key(|b| (b.start, b.appointment.clone()));
+        let too_early = later.map(|b| RoomError::TooEarly { starts_at: b.start, opens_at: b.opens_at(early) });
+        let booked_role = matches!(role, Role::Expert | Role::Interpreter);
+        match &self.session {
+            None if booked_role => {
+                if let Some(e) = too_early {
+                    return Err(e);
+                }
+                if bookings.iter().any(|b| b.is_due(now, early)) {
+                    return Err(RoomError::NotBooked);
+                }
+                Err(RoomError::NoSession)
+            }
+            Some(s) if booked_role && s.appointment.is_some() && s.lock != LockState::Unlocked => {
+                Err(too_early.unwrap_or(RoomError::NotBooked))
+            }
+            _ => self.join(now, conn, subject, role),
+        }
+    }
+
+    /// Someone booked for the open session's appointment after it opened (an interpreter reserved late): they
+    /// get a seat of their role and are admitted into it.
+    fn join_late_booked(
+        &mut self,
+        now: Millis,
+        conn: ConnId,
+        subject: SubjectId,
+        role: Role,
+    ) -> Result<Vec<Effect>, RoomError> {
+        let session = self.session.as_mut().ok_or(RoomError::NoSession)?;
+        if session.participants.contains_key(&conn) {
+            return Err(RoomError::AlreadyJoined);
+        }
+        // Guests are numbered apart; named seats of a role are numbered after the highest so far.
+        let prefix = format!("{role}-");
+        let n = session
+            .seats
+            .iter()
+            .filter_map(|s| s.id.as_str().strip_prefix(&prefix).and_then(|n| n.parse::<u32>().ok()))
+            .max()
+            .unwrap_or(0);
+        let id = seat_id(&format!("{role}-{}", n + 1));
+        session.seats.push(Seat { id: id.clone(), role, subject: subject.clone(), occupant: None });
+        let mut effects = vec![Effect::SeatAdded { seat: id, role, subject: subject.clone() }];
+        effects.extend(self.join(now, conn, subject, role).inspect_err(|_| {
+            // Not reachable (the seat was just added for them), but a failed command must change nothing.
+            if let Some(s) = self.session.as_mut() {
+                s.seats.pop();
+            }
+        })?);
+        Ok(effects)
     }
 
     /// The device seat first, then the named seats numbered per role. Rejects a second device, devices of
@@ -397,6 +613,12 @@ impl Room {
                     None => Admission::Seat,
                 };
                 (Some(seat.id.clone()), how)
+            }
+            None if session.appointment.is_some()
+                && matches!(role, Role::Expert | Role::Interpreter)
+                && session.lock != LockState::Unlocked =>
+            {
+                return Err(RoomError::NotBooked)
             }
             None if session.lock == LockState::Locked => return Err(RoomError::Locked),
             None => {

@@ -285,11 +285,24 @@ pub enum ServerMessage {
         id: Option<String>,
         code: ErrorCode,
         message: String,
+        /// With `too_early`: when the caller's appointment starts, ISO 8601 UTC (`2026-03-02T08:00:00Z`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        starts_at: Option<String>,
+        /// With `too_early`: from when the caller may join, ISO 8601 UTC.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        opens_at: Option<String>,
     },
     /// The server is shutting down; reconnect after `reconnect_after_ms`.
     Shutdown {
         reconnect_after_ms: u64,
     },
+}
+
+impl ServerMessage {
+    /// An `error` with no extra fields.
+    pub fn error(id: Option<String>, code: ErrorCode, message: impl Into<String>) -> ServerMessage {
+        ServerMessage::Error { id, code, message: message.into(), starts_at: None, opens_at: None }
+    }
 }
 
 /// Stable error codes. New codes may be added; a client treats an unknown code as a failed request.
@@ -326,6 +339,13 @@ pub enum ErrorCode {
     NoSession,
     /// The room is locked and the caller holds no seat.
     RoomLocked,
+    /// The caller's appointment in this room is not open for joining yet; `starts_at` and `opens_at` say when.
+    TooEarly,
+    /// An appointment holds the room, or is due in it, and the caller is not booked for it.
+    NotBooked,
+    /// The caller's appointment is due, but the room is still in another session (a walk-in, or the previous
+    /// appointment running over); join again when it has ended.
+    SessionOpen,
     /// The request needs a joined room.
     NotJoined,
     /// `join` on a connection already in a room.
@@ -368,6 +388,9 @@ impl ErrorCode {
             ErrorCode::UnknownRoom => "unknown_room",
             ErrorCode::NoSession => "no_session",
             ErrorCode::RoomLocked => "room_locked",
+            ErrorCode::TooEarly => "too_early",
+            ErrorCode::NotBooked => "not_booked",
+            ErrorCode::SessionOpen => "session_open",
             ErrorCode::NotJoined => "not_joined",
             ErrorCode::AlreadyJoined => "already_joined",
             ErrorCode::Replaced => "replaced",
@@ -482,12 +505,30 @@ mod tests {
 
     #[test]
     fn server_messages_have_the_documented_shape() {
-        let e = ServerMessage::Error { id: Some("r1".into()), code: ErrorCode::RoomLocked, message: "m".into() };
+        let e = ServerMessage::error(Some("r1".into()), ErrorCode::RoomLocked, "m");
         assert_eq!(
             serde_json::to_value(&e).unwrap(),
             serde_json::json!({"type":"error","id":"r1","code":"room_locked","message":"m"})
         );
-        for code in [ErrorCode::RoomLocked, ErrorCode::TokenExpired, ErrorCode::BadSdp] {
+        let e = ServerMessage::Error {
+            id: Some("r2".into()),
+            code: ErrorCode::TooEarly,
+            message: "m".into(),
+            starts_at: Some("2026-03-02T08:00:00Z".into()),
+            opens_at: Some("2026-03-02T07:50:00Z".into()),
+        };
+        let json = serde_json::json!({"type":"error","id":"r2","code":"too_early","message":"m",
+            "starts_at":"2026-03-02T08:00:00Z","opens_at":"2026-03-02T07:50:00Z"});
+        assert_eq!(serde_json::to_value(&e).unwrap(), json);
+        assert_eq!(serde_json::from_value::<ServerMessage>(json).unwrap(), e);
+        for code in [
+            ErrorCode::RoomLocked,
+            ErrorCode::TokenExpired,
+            ErrorCode::BadSdp,
+            ErrorCode::TooEarly,
+            ErrorCode::NotBooked,
+            ErrorCode::SessionOpen,
+        ] {
             assert_eq!(serde_json::to_value(code).unwrap(), serde_json::Value::String(code.as_str().into()));
         }
     }

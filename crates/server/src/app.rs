@@ -188,6 +188,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         store: store.clone(),
         metrics: metrics.clone(),
         grace_ms: config.grace_ms,
+        join_early_ms: config.appointment_join_early_ms(),
         alive: rooms_alive_tx,
         media: media.clone(),
     };

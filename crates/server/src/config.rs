@@ -41,6 +41,9 @@ pub struct Config {
     pub reload_interval_ms: u64,
     /// How long an empty session waits for someone to come back before it ends.
     pub grace_ms: u64,
+    /// How many minutes before an appointment's start its booked participants may join the device's room
+    /// (and so open the appointment's session).
+    pub appointment_join_early_min: u64,
     pub access_token_ttl_s: u64,
     pub room_token_ttl_s: u64,
     /// A new signing key is made this often; older keys keep verifying until every token they signed expired.
@@ -84,6 +87,7 @@ impl Default for Config {
             media_initial_estimate_kbps: vayla_sfu::DEFAULT_INITIAL_ESTIMATE / 1000,
             reload_interval_ms: 1_000,
             grace_ms: 60_000,
+            appointment_join_early_min: 10,
             access_token_ttl_s: 15 * 60,
             room_token_ttl_s: 300,
             key_rotation_s: 24 * 3600,
@@ -135,7 +139,7 @@ pub enum ConfigError {
 }
 
 /// Environment variables read by [`Config::load`], with the field each sets.
-pub const ENV_VARS: [(&str, &str); 15] = [
+pub const ENV_VARS: [(&str, &str); 16] = [
     ("VAYLA_MEDIA_BIND", "media_bind"),
     ("VAYLA_MEDIA_PUBLIC_IP", "media_public_ip"),
     ("VAYLA_MEDIA_TCP", "media_tcp"),
@@ -147,6 +151,7 @@ pub const ENV_VARS: [(&str, &str); 15] = [
     ("VAYLA_ROOMS_CONFIG", "rooms_config"),
     ("VAYLA_WEB_DIR", "web_dir"),
     ("VAYLA_GRACE_MS", "grace_ms"),
+    ("VAYLA_APPOINTMENT_JOIN_EARLY_MIN", "appointment_join_early_min"),
     ("VAYLA_RELOAD_INTERVAL_MS", "reload_interval_ms"),
     ("VAYLA_TURN_URLS", "turn_urls"),
     ("VAYLA_TURN_SECRET", "turn_secret"),
@@ -184,6 +189,9 @@ impl Config {
                     config.media_initial_estimate_kbps = value.parse().map_err(|e| bad(format!("{e}")))?
                 }
                 "VAYLA_GRACE_MS" => config.grace_ms = value.parse().map_err(|e| bad(format!("{e}")))?,
+                "VAYLA_APPOINTMENT_JOIN_EARLY_MIN" => {
+                    config.appointment_join_early_min = value.parse().map_err(|e| bad(format!("{e}")))?
+                }
                 "VAYLA_RELOAD_INTERVAL_MS" => {
                     config.reload_interval_ms = value.parse().map_err(|e| bad(format!("{e}")))?
                 }
@@ -210,6 +218,11 @@ impl Config {
     /// TURN is handed out only when both servers and the shared secret are configured.
     pub fn turn_enabled(&self) -> bool {
         !self.turn_urls.is_empty() && self.turn_secret.is_some()
+    }
+
+    /// [`Config::appointment_join_early_min`] in milliseconds.
+    pub fn appointment_join_early_ms(&self) -> u64 {
+        self.appointment_join_early_min.saturating_mul(60_000)
     }
 
     pub fn heartbeat(&self) -> Duration {
@@ -244,6 +257,9 @@ mod tests {
         let c = Config::load(Some(&file), env).unwrap();
         assert_eq!(c.listen.port(), 9000);
         assert_eq!(c.grace_ms, 7);
+        assert_eq!(c.appointment_join_early_ms(), 10 * 60_000, "ten minutes by default");
+        let env = [("VAYLA_APPOINTMENT_JOIN_EARLY_MIN".to_string(), "15".to_string())];
+        assert_eq!(Config::load(None, env).unwrap().appointment_join_early_min, 15);
         assert!(c.database_url().starts_with("sqlite://"));
         std::fs::write(&file, "listn = 1\n").unwrap();
         assert!(matches!(Config::load(Some(&file), []), Err(ConfigError::Parse { .. })));

@@ -417,7 +417,7 @@ impl MediaLoop {
             SfuEvent::Failed { peer, reason } => {
                 tracing::info!(conn = %ConnId(peer), %reason, "media connection failed");
                 let message = "the media connection failed; offer again to reconnect".to_string();
-                self.tell(peer, ServerMessage::Error { id: None, code: ErrorCode::MediaFailed, message });
+                self.tell(peer, ServerMessage::error(None, ErrorCode::MediaFailed, message));
             }
             SfuEvent::Connected { peer } => tracing::debug!(conn = %ConnId(peer), "media connected"),
             SfuEvent::TrackFlowing { .. } => {}

@@ -5,6 +5,11 @@
 //! for one seat are simply two commands in a queue. Effects are then carried out here: the store is written,
 //! the audit log appended, clients told. Sending to clients never waits: a client whose queue is full is
 //! disconnected as too slow, so one slow reader never holds up a room.
+//!
+//! Appointments: when someone without a seat in the open session joins (or the room is idle), the actor reads
+//! the device's booked appointments around now from the store and hands them to the room as plain
+//! [`Booking`]s; the room decides (see `vayla_domain::room`). Seat holders never wait for that lookup: a
+//! reconnect into one's own seat works whatever the database is doing.
 
 use crate::media::MediaHandle;
 use crate::metrics::Metrics;
@@ -14,13 +19,21 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
+use vayla_domain::room::iso_utc;
 use vayla_domain::room::Command;
 use vayla_domain::{
-    Admission, ConnId, Effect, LeaveReason, LockState, Millis, Role, Room, RoomError, RoomId, RoomPhase, SeatId,
-    SeatSpec, SessionId, SubjectId,
+    Admission, Booking, ConnId, Effect, LeaveReason, LockState, Millis, RecordedSession, Role, Room, RoomError, RoomId,
+    RoomPhase, SeatId, SeatSpec, SessionId, SubjectId,
 };
 use vayla_protocol::{self as wire, ErrorCode, ServerMessage};
-use vayla_store::{AuditEntry, NewSession, SeatRecord, SessionRecord, Store};
+use vayla_store::{
+    AppointmentRecord, AppointmentStatus, AuditEntry, NewSession, ResourceKind, SeatRecord, SessionRecord, Store,
+    StoreError,
+};
+
+/// How far ahead a join looks for the joiner's appointments in this room: far enough to tell an expert who
+/// comes hours early when their appointment starts (`too_early`), not so far that the lookup grows.
+const BOOKING_LOOKAHEAD_MS: Millis = 24 * 3600 * 1000;
 
 /// Who is joining, as the connection established it from a verified room token and the rooms-config.
 #[derive(Debug, Clone)]
@@ -65,6 +78,50 @@ pub struct SeatView {
     pub taken: bool,
 }
 
+/// Why a join was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JoinError {
+    #[error(transparent)]
+    Rules(#[from] RoomError),
+    /// The device's appointments could not be read, so the room cannot tell who is booked.
+    #[error("the room's appointments could not be read; try again")]
+    Bookings,
+    /// The join would have opened an appointment's session, and the session could not be recorded.
+    #[error("the session could not be recorded; try again")]
+    Store,
+}
+
+impl JoinError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            JoinError::Rules(e) => room_error_code(e),
+            JoinError::Bookings | JoinError::Store => ErrorCode::Internal,
+        }
+    }
+
+    /// The `error` message telling the client, with the appointment's times for `too_early`.
+    pub fn to_message(&self, id: Option<String>) -> ServerMessage {
+        match self {
+            JoinError::Rules(e) => refusal(id, e),
+            e => ServerMessage::error(id, e.code(), e.to_string()),
+        }
+    }
+}
+
+/// The `error` message for a refusal by the room's rules.
+pub fn refusal(id: Option<String>, e: &RoomError) -> ServerMessage {
+    match e {
+        RoomError::TooEarly { starts_at, opens_at } => ServerMessage::Error {
+            id,
+            code: ErrorCode::TooEarly,
+            message: e.to_string(),
+            starts_at: Some(iso_utc(*starts_at)),
+            opens_at: Some(iso_utc(*opens_at)),
+        },
+        e => ServerMessage::error(id, room_error_code(e), e.to_string()),
+    }
+}
+
 /// Why a session could not be opened.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OpenError {
@@ -78,7 +135,7 @@ pub enum OpenError {
 enum RoomCmd {
     Open { by: SubjectId, seats: Vec<SeatSpec>, reply: oneshot::Sender<Result<RoomView, OpenError>> },
     End { reply: oneshot::Sender<Result<(), RoomError>> },
-    Join { link: ConnLink, who: Identity, request: Option<String>, reply: oneshot::Sender<Result<(), RoomError>> },
+    Join { link: ConnLink, who: Identity, request: Option<String>, reply: oneshot::Sender<Result<(), JoinError>> },
     Leave { conn: ConnId, reason: LeaveReason, reply: Option<oneshot::Sender<Result<(), RoomError>>> },
     Lock { conn: ConnId, lock: bool, reply: oneshot::Sender<Result<(), RoomError>> },
     EndBy { conn: ConnId, reply: oneshot::Sender<Result<(), RoomError>> },
@@ -115,7 +172,7 @@ impl RoomHandle {
         link: ConnLink,
         who: Identity,
         request: Option<String>,
-    ) -> Result<Result<(), RoomError>, RoomGone> {
+    ) -> Result<Result<(), JoinError>, RoomGone> {
         self.ask(|reply| RoomCmd::Join { link, who, request, reply }).await
     }
     pub async fn leave(&self, conn: ConnId) -> Result<Result<(), RoomError>, RoomGone> {
@@ -143,9 +200,10 @@ pub fn room_error_code(e: &RoomError) -> ErrorCode {
         RoomError::NoSession => ErrorCode::NoSession,
         RoomError::Locked => ErrorCode::RoomLocked,
         RoomError::WrongRoom => ErrorCode::WrongRoom,
-        RoomError::RoleCannotJoin(_) | RoomError::NotExpert | RoomError::BadSeats(_) | RoomError::SessionOpen => {
-            ErrorCode::Forbidden
-        }
+        RoomError::TooEarly { .. } => ErrorCode::TooEarly,
+        RoomError::NotBooked => ErrorCode::NotBooked,
+        RoomError::SessionOpen => ErrorCode::SessionOpen,
+        RoomError::RoleCannotJoin(_) | RoomError::NotExpert | RoomError::BadSeats(_) => ErrorCode::Forbidden,
         RoomError::NotJoined => ErrorCode::NotJoined,
         RoomError::AlreadyJoined => ErrorCode::AlreadyJoined,
     }
@@ -158,6 +216,8 @@ pub struct RoomDeps {
     pub store: Store,
     pub metrics: Arc<Metrics>,
     pub grace_ms: Millis,
+    /// How long before an appointment's start its participants may join its room.
+    pub join_early_ms: Millis,
     /// Held by every room actor, so that shutdown can wait for the last room to finish its writes.
     pub alive: mpsc::Sender<()>,
     /// Told who is admitted and who is gone: media flows only between admitted participants.
@@ -170,7 +230,7 @@ pub fn spawn_room(id: RoomId, deps: RoomDeps, restore: Option<SessionRecord>) ->
     let (tx, rx) = mpsc::channel(256);
     let device = SubjectId::new(id.as_str()).expect("a room id is a valid subject id");
     let actor = RoomActor {
-        room: Room::new(id.clone(), device, deps.grace_ms),
+        room: Room::new(id.clone(), device, deps.grace_ms).with_join_early(deps.join_early_ms),
         links: HashMap::new(),
         idents: HashMap::new(),
         config: deps.config,
@@ -240,8 +300,16 @@ impl RoomActor {
             })
             .collect();
         let restored = match (SessionId::new(record.id.as_str()), SubjectId::new(record.opened_by.as_str()), seats) {
-            (Ok(id), Ok(by), Some(seats)) => {
-                self.room.restore(now, id, record.opened_at as Millis, by, seats, lock).map_err(|e| e.to_string())
+            (Ok(id), Ok(opened_by), Some(seats)) => {
+                let recorded = RecordedSession {
+                    id,
+                    opened_at: record.opened_at as Millis,
+                    opened_by,
+                    seats,
+                    lock,
+                    appointment: record.appointment_id.clone(),
+                };
+                self.room.restore(now, recorded).map_err(|e| e.to_string())
             }
             _ => Err("the record has invalid ids".to_string()),
         };
@@ -301,24 +369,8 @@ impl RoomActor {
         let before = self.room.clone();
         let now = now_ms();
         self.room.apply(now, Command::Open { session: session.clone(), by: by.clone(), seats })?;
-        let s = self.room.session.as_ref().expect("just opened");
-        let record = NewSession {
-            id: session.to_string(),
-            room: self.room.id.to_string(),
-            opened_by: by.to_string(),
-            opened_at: now as i64,
-            seats: s
-                .seats
-                .iter()
-                .map(|x| SeatRecord {
-                    seat: x.id.to_string(),
-                    role: x.role.to_string(),
-                    subject: x.subject.to_string(),
-                })
-                .collect(),
-        };
         // A session the database does not know about must not exist: undo the open if the write fails.
-        if let Err(e) = self.store.insert_session(&record).await {
+        if let Err(e) = self.record_session().await {
             tracing::error!(room = %self.room.id, error = %e, "could not record a new session; not opened");
             self.room = before;
             return Err(OpenError::Store);
@@ -330,22 +382,89 @@ impl RoomActor {
         Ok(self.view())
     }
 
-    async fn join(&mut self, link: ConnLink, who: Identity, request: Option<String>) -> Result<(), RoomError> {
+    /// Record the session just opened in the room, with its seats.
+    async fn record_session(&self) -> Result<(), StoreError> {
+        let s = self.room.session.as_ref().expect("called right after a session opened");
+        let record = NewSession {
+            id: s.id.to_string(),
+            room: self.room.id.to_string(),
+            opened_by: s.opened_by.to_string(),
+            opened_at: s.opened_at as i64,
+            seats: s
+                .seats
+                .iter()
+                .map(|x| SeatRecord {
+                    seat: x.id.to_string(),
+                    role: x.role.to_string(),
+                    subject: x.subject.to_string(),
+                })
+                .collect(),
+            appointment_id: s.appointment.clone(),
+        };
+        self.store.insert_session(&record).await
+    }
+
+    /// The device's booked appointments that are due now or start within the lookahead, as the room needs
+    /// them. Nothing about the customer leaves this function: only ids, times and the booked people.
+    async fn bookings(&self, now: Millis) -> Result<Vec<Booking>, StoreError> {
+        let to = now.saturating_add(BOOKING_LOOKAHEAD_MS).saturating_add(self.room.join_early_ms);
+        let records = self
+            .store
+            .appointments_for_resource(ResourceKind::Device, self.room.id.as_str(), now as i64, to as i64)
+            .await?;
+        Ok(records
+            .iter()
+            .filter(|a| a.status == AppointmentStatus::Booked && a.device == self.room.id.as_str())
+            .filter_map(booking_of)
+            .collect())
+    }
+
+    async fn join(&mut self, link: ConnLink, who: Identity, request: Option<String>) -> Result<(), JoinError> {
         let conn = link.conn;
         self.links.insert(conn, link);
         self.idents.insert(conn, who.clone());
-        let result = self
-            .apply_with_request(Command::Join { conn, subject: who.subject.clone(), role: who.role }, request)
-            .await;
+        let result = self.admit(conn, &who, request).await;
         if let Err(e) = &result {
             self.links.remove(&conn);
             self.idents.remove(&conn);
-            let code = room_error_code(e);
+            let code = e.code();
             self.metrics.refused(code);
             self.audit_who("refused", &who, None, code.as_str()).await;
             tracing::info!(room = %self.room.id, subject = %who.subject, role = %who.role, code = code.as_str(), "join refused");
         }
         result
+    }
+
+    /// Let `who` in by the room's rules. Someone without a seat in the open session is judged with the
+    /// device's appointments at hand; if their join opens an appointment's session, that session is recorded
+    /// before anything else happens, and the join is undone if it cannot be.
+    async fn admit(&mut self, conn: ConnId, who: &Identity, request: Option<String>) -> Result<(), JoinError> {
+        let (subject, role) = (who.subject.clone(), who.role);
+        let seated = self.room.session.as_ref().is_some_and(|s| s.seat_of(&subject).is_some());
+        let cmd = if seated || !role.joins_rooms() {
+            Command::Join { conn, subject, role }
+        } else {
+            let bookings = self.bookings(now_ms()).await.map_err(|e| {
+                tracing::error!(room = %self.room.id, error = %e, "could not read the device's appointments");
+                JoinError::Bookings
+            })?;
+            let session = SessionId::new(uuid::Uuid::new_v4().to_string()).expect("a uuid is a valid session id");
+            Command::JoinBooked { conn, subject, role, bookings, session }
+        };
+        // Only an idle room can have a session opened by a join; the copy is what to go back to.
+        let idle = self.room.session.is_none().then(|| self.room.clone());
+        let phase = self.room.phase();
+        let now = now_ms();
+        let effects = self.room.apply(now, cmd)?;
+        if let (Some(idle), Some(Effect::SessionOpened { .. })) = (idle, effects.first()) {
+            if let Err(e) = self.record_session().await {
+                tracing::error!(room = %self.room.id, error = %e, "could not record an appointment's session; not opened");
+                self.room = idle;
+                return Err(JoinError::Store);
+            }
+        }
+        self.carry_out_all(phase, now, effects, request).await;
+        Ok(())
     }
 
     async fn ended_by(&mut self, conn: ConnId) -> Result<(), RoomError> {
@@ -357,16 +476,18 @@ impl RoomActor {
         self.apply(Command::End).await
     }
 
+    /// Apply a command to the room and carry out its effects.
     async fn apply(&mut self, cmd: Command) -> Result<(), RoomError> {
-        self.apply_with_request(cmd, None).await
-    }
-
-    /// Apply a command to the room and carry out its effects. `request` is the id of the client request
-    /// that caused a join, echoed in `joined`.
-    async fn apply_with_request(&mut self, cmd: Command, request: Option<String>) -> Result<(), RoomError> {
         let before = self.room.phase();
         let now = now_ms();
         let effects = self.room.apply(now, cmd)?;
+        self.carry_out_all(before, now, effects, None).await;
+        Ok(())
+    }
+
+    /// Carry out the effects of one command, applied at `now` in phase `before`. `request` is the id of the
+    /// client request that caused a join, echoed in `joined`.
+    async fn carry_out_all(&mut self, before: RoomPhase, now: Millis, effects: Vec<Effect>, request: Option<String>) {
         let mut too_slow = Vec::new();
         for effect in effects {
             self.carry_out(effect, now, &request, &mut too_slow).await;
@@ -385,13 +506,49 @@ impl RoomActor {
             }
             self.metrics.room_phase(Some(before), Some(self.room.phase()));
         }
-        Ok(())
     }
 
     async fn carry_out(&mut self, effect: Effect, now: Millis, request: &Option<String>, too_slow: &mut Vec<ConnId>) {
         let session_id = self.room.session.as_ref().map(|s| s.id.to_string());
         match effect {
-            Effect::SessionOpened { .. } => {}
+            // Only a join opens a session this way (an appointment's); `open` handles its own.
+            Effect::SessionOpened { session } => {
+                self.metrics.sessions_opened.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let s = self.room.session.as_ref();
+                let appointment = s.and_then(|s| s.appointment.clone()).unwrap_or_default();
+                let entry = AuditEntry {
+                    at: now as i64,
+                    kind: "session_opened".into(),
+                    room: Some(self.room.id.to_string()),
+                    session: Some(session.to_string()),
+                    subject: s.map(|s| s.opened_by.to_string()),
+                    role: None,
+                    seat: None,
+                    detail: format!("appointment:{appointment}"),
+                };
+                self.append(entry).await;
+                tracing::info!(room = %self.room.id, session = %session, %appointment, "appointment's session opened");
+            }
+            Effect::SeatAdded { seat, role, subject } => {
+                let record =
+                    SeatRecord { seat: seat.to_string(), role: role.to_string(), subject: subject.to_string() };
+                if let Some(session) = &session_id {
+                    if let Err(e) = self.store.add_seat(session, &record).await {
+                        tracing::error!(room = %self.room.id, error = %e, "could not record a seat");
+                    }
+                }
+                let entry = AuditEntry {
+                    at: now as i64,
+                    kind: "seat_added".into(),
+                    room: Some(self.room.id.to_string()),
+                    session: session_id.clone(),
+                    subject: Some(subject.to_string()),
+                    role: Some(role.to_string()),
+                    seat: Some(seat.to_string()),
+                    detail: "booked".into(),
+                };
+                self.append(entry).await;
+            }
             Effect::Admitted { participant, how } => {
                 let conn = participant.conn;
                 let session = session_id.clone().unwrap_or_default();
@@ -681,6 +838,24 @@ impl RoomActor {
             participants: self.wire_participants(),
         }
     }
+}
+
+/// The room's view of a booked appointment: its time and its booked people (active expert reservations, then
+/// interpreter reservations). `None` when nobody but the device is booked: that is no meeting to open.
+fn booking_of(a: &AppointmentRecord) -> Option<Booking> {
+    let mut seats: Vec<SeatSpec> = Vec::new();
+    for (kind, role) in [(ResourceKind::Expert, Role::Expert), (ResourceKind::Interpreter, Role::Interpreter)] {
+        for r in a.active().filter(|r| r.kind == kind) {
+            let Ok(subject) = SubjectId::new(r.resource_id.as_str()) else { continue };
+            if !seats.iter().any(|s| s.subject == subject) {
+                seats.push(SeatSpec { role, subject });
+            }
+        }
+    }
+    if seats.is_empty() || a.start_ms < 0 || a.end_ms <= a.start_ms {
+        return None;
+    }
+    Some(Booking { appointment: a.id.clone(), start: a.start_ms as Millis, end: a.end_ms as Millis, seats })
 }
 
 pub fn wire_state(p: RoomPhase) -> wire::RoomState {

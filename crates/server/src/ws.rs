@@ -6,7 +6,7 @@
 //! connection: writes to the socket have a deadline, and the room only ever `try_send`s to it.
 
 use crate::app::AppState;
-use crate::rooms::{room_error_code, ConnLink, Identity, RoomHandle};
+use crate::rooms::{refusal, ConnLink, Identity, RoomHandle};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -240,9 +240,18 @@ impl Connection {
 
     /// Send an error; fatal codes close the connection.
     async fn error(&mut self, id: Option<String>, code: ErrorCode, message: impl Into<String>) -> Flow {
-        let message = message.into();
+        self.send_error(ServerMessage::error(id, code, message)).await
+    }
+
+    /// Send an `error` message (one with extra fields, such as `too_early`'s times); fatal codes close the
+    /// connection.
+    async fn send_error(&mut self, error: ServerMessage) -> Flow {
+        let ServerMessage::Error { code, message, .. } = &error else {
+            unreachable!("send_error is given error messages only")
+        };
+        let code = *code;
         tracing::info!(conn = %self.conn, code = code.as_str(), %message, "signalling error");
-        let flow = self.write(&ServerMessage::Error { id, code, message }).await;
+        let flow = self.write(&error).await;
         if code.is_fatal() {
             // 1009 "message too big" where it fits; 1008 "policy violation" with the code as the reason otherwise.
             self.close = (if code == ErrorCode::MessageTooLarge { 1009 } else { 1008 }, code.as_str());
@@ -326,7 +335,7 @@ impl Connection {
                 };
                 match result {
                     Ok(Ok(())) => self.write(&ServerMessage::Ok { id }).await,
-                    Ok(Err(e)) => self.error(id, room_error_code(&e), e.to_string()).await,
+                    Ok(Err(e)) => self.send_error(refusal(id, &e)).await,
                     Err(gone) => {
                         self.room = None;
                         self.error(id, ErrorCode::NotJoined, gone.to_string()).await
@@ -387,7 +396,7 @@ impl Connection {
                 self.room = Some(handle);
                 Flow::Continue // the room sends `joined` through the outbound queue, in order with what follows
             }
-            Ok(Err(e)) => self.error(id, room_error_code(&e), e.to_string()).await,
+            Ok(Err(e)) => self.send_error(e.to_message(id)).await,
             Err(gone) => self.error(id, ErrorCode::UnknownRoom, gone.to_string()).await,
         }
     }

@@ -21,6 +21,8 @@ pub struct NewSession {
     pub opened_by: String,
     pub opened_at: Millis,
     pub seats: Vec<SeatRecord>,
+    /// The appointment the session was opened for; `None` for a walk-in session.
+    pub appointment_id: Option<String>,
 }
 
 /// One expected participant's place: `seat` like `device` or `expert-1`, the `role` it is for and the
@@ -61,6 +63,8 @@ pub struct SessionRecord {
     pub opened_at: Millis,
     pub ended_at: Option<Millis>,
     pub end_reason: Option<String>,
+    /// The appointment the session was opened for; `None` for a walk-in session.
+    pub appointment_id: Option<String>,
     pub seats: Vec<SeatRecord>,
     pub participations: Vec<ParticipationRecord>,
     pub locks: Vec<LockRecord>,
@@ -73,14 +77,17 @@ impl Store {
     /// Records a newly opened session and its seats, atomically. A duplicate id is `Conflict`.
     pub async fn insert_session(&self, s: &NewSession) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("INSERT INTO sessions (id, room, opened_by, opened_at) VALUES ($1, $2, $3, $4)")
-            .bind(&s.id)
-            .bind(&s.room)
-            .bind(&s.opened_by)
-            .bind(s.opened_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| StoreError::unique_as_conflict(e, "session", &s.id))?;
+        sqlx::query(
+            "INSERT INTO sessions (id, room, opened_by, opened_at, appointment_id) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&s.id)
+        .bind(&s.room)
+        .bind(&s.opened_by)
+        .bind(s.opened_at)
+        .bind(&s.appointment_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| StoreError::unique_as_conflict(e, "session", &s.id))?;
         for seat in &s.seats {
             sqlx::query("INSERT INTO session_seats (session, seat, role, subject) VALUES ($1, $2, $3, $4)")
                 .bind(&s.id)
@@ -247,7 +254,7 @@ impl Store {
     /// Every session not yet ended, oldest first.
     pub async fn open_sessions(&self) -> Result<Vec<SessionRecord>, StoreError> {
         self.load_sessions(sqlx::query(
-            "SELECT id, room, opened_by, opened_at, ended_at, end_reason FROM sessions \
+            "SELECT id, room, opened_by, opened_at, ended_at, end_reason, appointment_id FROM sessions \
                  WHERE ended_at IS NULL ORDER BY opened_at, id",
         ))
         .await
@@ -257,7 +264,7 @@ impl Store {
     pub async fn session(&self, id: &str) -> Result<Option<SessionRecord>, StoreError> {
         let mut found = self
             .load_sessions(
-                sqlx::query("SELECT id, room, opened_by, opened_at, ended_at, end_reason FROM sessions WHERE id = $1")
+                sqlx::query("SELECT id, room, opened_by, opened_at, ended_at, end_reason, appointment_id FROM sessions WHERE id = $1")
                     .bind(id),
             )
             .await?;
@@ -271,7 +278,7 @@ impl Store {
         }
         self.load_sessions(
             sqlx::query(
-                "SELECT id, room, opened_by, opened_at, ended_at, end_reason FROM sessions \
+                "SELECT id, room, opened_by, opened_at, ended_at, end_reason, appointment_id FROM sessions \
                  WHERE room = $1 ORDER BY opened_at DESC, id DESC LIMIT $2",
             )
             .bind(room)
@@ -369,6 +376,7 @@ fn session_from_row(row: &AnyRow) -> Result<SessionRecord, sqlx::Error> {
         opened_at: row.try_get("opened_at")?,
         ended_at: row.try_get("ended_at")?,
         end_reason: row.try_get("end_reason")?,
+        appointment_id: row.try_get("appointment_id")?,
         seats: Vec::new(),
         participations: Vec::new(),
         locks: Vec::new(),

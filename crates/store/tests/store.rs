@@ -124,6 +124,7 @@ fn new_session(id: &str, room: &str, opened_at: Millis) -> NewSession {
         opened_by: "kela-anna".into(),
         opened_at,
         seats: vec![seat("device", "device", room), seat("expert-1", "expert", "kela-anna")],
+        appointment_id: None,
     }
 }
 
@@ -209,6 +210,7 @@ mod scenarios {
             opened_at: 1_000,
             ended_at: Some(2_000),
             end_reason: Some("expert_closed".into()),
+            appointment_id: None,
             seats: vec![
                 seat("device", "device", "mikkeli-2"),
                 seat("expert-1", "expert", "kela-anna"),
