@@ -377,7 +377,8 @@ const BOOKING_ROLES = ['scheduler', 'admin', 'advisor'];
 const CUSTOMER_LANGUAGES = ['fi', 'sv', 'en'];
 /** Languages an interpreter can be asked for: sign languages first, then spoken ones. */
 const INTERPRETER_LANGUAGES = ['fse', 'fss', 'fi', 'sv', 'en', 'ru', 'ar', 'so', 'uk', 'fa'];
-const MODALITIES = ['remote', 'on_site'];
+/** How an interpreter takes part (the interpreting registry's words): by video in the room, by phone, on site. */
+const MODALITIES = ['remote_video', 'phone', 'on_site'];
 /** Slots shown at most per search (the API allows more; a person reads no more). */
 const SLOT_LIMIT = 300;
 /** Hours a day grid shows at least; it grows to fit any appointment outside them. */
