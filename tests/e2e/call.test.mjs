@@ -306,10 +306,16 @@ callTest('device and expert meet in the locked room: cameras both ways, the docu
     { rid: 'f', maxBitrate: 1_000_000, scale: 1 },
   ]);
   assert.equal(senders.camera.priority, 'low');
+  // The browser turns layers on as its own uplink estimate grows from its cautious start: give it time.
   const cameraLayersSent = await device.evaluate(async () => {
     const sender = window.vaylaDebug.call.senders.camera;
-    const report = await sender.getStats();
-    return [...report.values()].filter((s) => s.type === 'outbound-rtp' && s.rid && s.bytesSent > 0).map((s) => s.rid).sort();
+    let rids = [];
+    for (let i = 0; i < 30 && rids.length < 2; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 500));
+      const report = await sender.getStats();
+      rids = [...report.values()].filter((s) => s.type === 'outbound-rtp' && s.rid && s.bytesSent > 0).map((s) => s.rid).sort();
+    }
+    return rids;
   });
   assert.ok(cameraLayersSent.length >= 2, `the camera's simulcast layers are sent: ${cameraLayersSent}`);
   measured.cameras.layersSent = cameraLayersSent;
