@@ -135,8 +135,8 @@ fn ms(t: i64) -> Millis {
 }
 
 fn booked_expert(a: &AppointmentRecord) -> Option<String> {
-    let experts = a.reservations.iter().filter(|r| r.kind == vayla_store::ResourceKind::Expert);
-    experts.clone().find(|r| r.active).or_else(|| experts.last()).map(|r| r.resource_id.clone())
+    let mut experts = a.reservations.iter().filter(|r| r.kind == vayla_store::ResourceKind::Expert);
+    experts.clone().find(|r| r.active).or_else(|| experts.next_back()).map(|r| r.resource_id.clone())
 }
 
 /// May this caller see the customer reference of `a`?
