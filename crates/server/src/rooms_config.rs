@@ -738,13 +738,22 @@ impl Builder {
                 Person { id, name, role, agency, service_point, languages, password_hash, availability, expert },
             );
         }
-        // Stand-ins may be declared further down the file, so they are checked once everyone is known.
+        // Stand-ins may be declared further down the file, so they are checked once everyone is known. A stand-in
+        // who is not in the config at all is dropped with a warning rather than refusing the whole config:
+        // removing a person (someone left) must not wait for every colleague's stand-in list to be edited. A
+        // stand-in who is there but is not an expert of the same agency is a mistake, and refused.
+        let mut dangling = Vec::new();
         for (i, agency, list) in stand_ins {
             for (j, s) in list.iter().enumerate() {
                 let field = format!("person[{i}].stand_ins[{j}]");
-                let other = SubjectId::new(s.get_ref().as_str()).ok().and_then(|id| self.people.get(&id));
+                let id = SubjectId::new(s.get_ref().as_str()).ok();
+                let other = id.as_ref().and_then(|id| self.people.get(id));
                 match other {
                     Some(p) if p.role == Role::Expert && p.agency.as_deref() == Some(agency.as_str()) => {}
+                    None if id.is_some() => {
+                        tracing::warn!(field, stand_in = %s.get_ref(), "stand-in not in the rooms-config, ignored");
+                        dangling.push(s.get_ref().clone());
+                    }
                     _ => {
                         return Err(src.err(
                             &s.span(),
@@ -753,6 +762,11 @@ impl Builder {
                         ))
                     }
                 }
+            }
+        }
+        if !dangling.is_empty() {
+            for p in self.people.values_mut() {
+                p.expert.stand_ins.retain(|s| !dangling.contains(s));
             }
         }
         Ok(())

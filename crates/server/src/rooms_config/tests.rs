@@ -707,6 +707,14 @@ fn services_and_stand_ins_must_belong_to_the_experts_agency() {
     let field = format!("person[{i}].stand_ins[0]");
     assert_err(&s.load_err(), "people.toml", Some(line), Some(&field), "not an expert of the same agency (vero)");
 
+    // Someone removed from the config is dropped from the stand-in lists that name them: removing a person
+    // must not be refused because a colleague still lists them.
+    let s = Scratch::demo();
+    s.edit("people.toml", "stand_ins = [\"vero-juha\"]", "stand_ins = [\"vero-pekka-left\", \"vero-juha\"]");
+    let config = s.load().expect("a dangling stand-in does not refuse the config");
+    let liisa = config.person(&SubjectId::new("vero-liisa").unwrap()).unwrap();
+    assert_eq!(liisa.expert.stand_ins, ["vero-juha"]);
+
     let s = Scratch::demo();
     let i = person_index(&text, "advisor-mikkeli");
     let line = s.edit(
