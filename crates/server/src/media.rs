@@ -314,11 +314,8 @@ impl MediaLoop {
             if self.udp_in.receive(&self.socket) == 0 {
                 break;
             }
-            // One clock read per batch: the datagrams arrived together.
-            let now = Instant::now();
-            for (source, datagram) in self.udp_in.datagrams() {
-                self.sfu.handle_receive(now, Protocol::Udp, source, self.address, datagram);
-            }
+            // One clock read and one drain of each subscriber per batch: the datagrams arrived together.
+            self.sfu.handle_receive_batch(Instant::now(), Protocol::Udp, self.address, self.udp_in.datagrams());
         }
         for _ in 0..TCP_BATCH {
             let Some(input) = self.tcp_frames.as_mut().and_then(|f| f.try_recv().ok()) else {
