@@ -3,6 +3,8 @@
 #   1. Rust: unit, property and integration tests of every crate, on SQLite and on a real PostgreSQL server
 #      that this script starts (scripts/pg-test-server.sh) unless VAYLA_TEST_PG_URL names one;
 #   2. the protocol interop client (Python, written from docs/protocol.md alone) against the real server;
+#   2b. the calendar suite (Python): experts' CalDAV calendars in a real Radicale block slots, and the iCalendar
+#      feeds parse with an independent parser (icalendar);
 #   3. browser end-to-end tests in headless Chromium (Debian's chromium, driven by playwright-core, pages
 #      checked with axe-core).
 # Exits non-zero if any suite fails. Works on a fresh Debian machine with the Rust toolchain, as root or with
@@ -50,6 +52,10 @@ fi
 "$venv/bin/pip" install -q --disable-pip-version-check -r tests/interop/requirements.txt
 (cd tests/interop && "$venv/bin/pytest" -q)
 
+say "Calendar suite: Radicale CalDAV and iCalendar feeds (Python)"
+"$venv/bin/pip" install -q --disable-pip-version-check -r tests/calendar/requirements.txt
+(cd tests/calendar && "$venv/bin/pytest" -q)
+
 say "Browser end-to-end tests (headless Chromium)"
 [ -x /usr/bin/chromium ] || apt_install chromium
 [ -x /usr/bin/turnserver ] || apt_install coturn
@@ -57,4 +63,4 @@ command -v npm >/dev/null || apt_install nodejs npm
 (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error && npm test)
 
 say "All suites passed"
-echo "suites: 4 passed, 0 failed"
+echo "suites: 5 passed, 0 failed"

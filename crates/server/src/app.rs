@@ -8,6 +8,7 @@
 use crate::api;
 use crate::auth::Auth;
 use crate::config::Config;
+use crate::feeds;
 use crate::media::MediaHandle;
 use crate::metrics::Metrics;
 use crate::now_ms;
@@ -55,6 +56,8 @@ pub struct AppState {
     pub media: MediaHandle,
     /// Held by every connection; see the module doc.
     pub alive: mpsc::Sender<()>,
+    /// Reads experts' external calendars (on demand; the periodic task has its own clone).
+    pub calendar_sync: crate::external_busy::Syncer,
 }
 
 /// Which rooms-config is in force, and the last change that was refused.
@@ -200,6 +203,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     let (status_tx, status_rx) = watch::channel(Arc::new(status_for(&rooms_config, None)));
     let (alive_tx, alive_rx) = mpsc::channel(1);
     let config = Arc::new(config);
+    let calendar_sync = crate::external_busy::Syncer::new(store.clone(), config.calendar_allow_private_hosts);
 
     let state = AppState {
         config: config.clone(),
@@ -215,6 +219,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         shutdown: shutdown_rx.clone(),
         media: media.clone(),
         alive: alive_tx,
+        calendar_sync: calendar_sync.clone(),
     };
     let reloader = Reloader {
         dir: config.rooms_config.clone(),
@@ -232,6 +237,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         tokio::spawn(reloader.run(shutdown_rx.clone())),
         tokio::spawn(rotate_keys(auth.clone(), config.key_rotation_s, shutdown_rx.clone())),
         media_task,
+        tokio::spawn(calendar_sync.run(Duration::from_secs(config.calendar_sync_period_s), shutdown_rx.clone())),
     ];
 
     let router = router(state, &config);
@@ -303,6 +309,13 @@ fn router(state: AppState, config: &Config) -> Router {
         .route("/api/appointments/{id}/cancel", post(booking::cancel))
         .route("/api/appointments/{id}/no-show", post(booking::no_show))
         .route("/api/me/appointments", get(booking::mine))
+        .route("/api/calendar/feeds/{kind}/{id}", post(feeds::create_feed).delete(feeds::delete_feed))
+        .route(
+            "/api/calendar/external/{expert}",
+            put(feeds::put_external).get(feeds::get_external).delete(feeds::delete_external),
+        )
+        .route("/api/calendar/external/{expert}/sync", post(feeds::sync_external))
+        .route("/ics/{file}", get(feeds::serve_feed))
         .route("/api", any(api::no_such_endpoint))
         .route("/api/", any(api::no_such_endpoint))
         .route("/api/{*rest}", any(api::no_such_endpoint))

@@ -69,6 +69,11 @@ pub struct Config {
     pub turn_secret: Option<Secret>,
     /// How long handed-out TURN credentials stay valid.
     pub turn_ttl_s: u64,
+    /// How often experts' external calendars (ICS URLs, CalDAV) are read for busy time.
+    pub calendar_sync_period_s: u64,
+    /// Whether external calendar URLs may point at loopback, private or link-local addresses. Off by default:
+    /// the server must not be usable to probe its own network; on for tests and same-host CalDAV servers.
+    pub calendar_allow_private_hosts: bool,
 }
 
 impl Default for Config {
@@ -101,6 +106,8 @@ impl Default for Config {
             turn_urls: Vec::new(),
             turn_secret: None,
             turn_ttl_s: 3600,
+            calendar_sync_period_s: 15 * 60,
+            calendar_allow_private_hosts: false,
         }
     }
 }
@@ -139,7 +146,7 @@ pub enum ConfigError {
 }
 
 /// Environment variables read by [`Config::load`], with the field each sets.
-pub const ENV_VARS: [(&str, &str); 16] = [
+pub const ENV_VARS: [(&str, &str); 18] = [
     ("VAYLA_MEDIA_BIND", "media_bind"),
     ("VAYLA_MEDIA_PUBLIC_IP", "media_public_ip"),
     ("VAYLA_MEDIA_TCP", "media_tcp"),
@@ -156,6 +163,8 @@ pub const ENV_VARS: [(&str, &str); 16] = [
     ("VAYLA_TURN_URLS", "turn_urls"),
     ("VAYLA_TURN_SECRET", "turn_secret"),
     ("VAYLA_TURN_TTL_S", "turn_ttl_s"),
+    ("VAYLA_CALENDAR_SYNC_PERIOD_S", "calendar_sync_period_s"),
+    ("VAYLA_CALENDAR_ALLOW_PRIVATE_HOSTS", "calendar_allow_private_hosts"),
 ];
 
 impl Config {
@@ -201,6 +210,13 @@ impl Config {
                 }
                 "VAYLA_TURN_SECRET" => config.turn_secret = Some(value).filter(|v| !v.is_empty()).map(Secret),
                 "VAYLA_TURN_TTL_S" => config.turn_ttl_s = value.parse().map_err(|e| bad(format!("{e}")))?,
+                "VAYLA_CALENDAR_SYNC_PERIOD_S" => {
+                    config.calendar_sync_period_s = value.parse().map_err(|e| bad(format!("{e}")))?
+                }
+                "VAYLA_CALENDAR_ALLOW_PRIVATE_HOSTS" => {
+                    config.calendar_allow_private_hosts =
+                        parse_bool(&value).ok_or_else(|| bad("expected true or false".into()))?
+                }
                 _ => {}
             }
         }
