@@ -3,84 +3,11 @@
 //! The PostgreSQL variants need `VAYLA_TEST_PG_URL` (start a server with `scripts/pg-test-server.sh
 //! start`); without it they fail on purpose, unless `VAYLA_SKIP_PG=1`.
 
-use std::future::Future;
 use vayla_store::*;
 
-/// One test's database: how to connect to it, and how to clean it up afterwards.
-struct TestDb {
-    url: String,
-    backend: Backend,
-    /// PostgreSQL: the admin URL, to drop the database at the end.
-    admin_url: Option<String>,
-    /// SQLite: keeps the temporary directory alive for the test's duration.
-    _dir: Option<tempfile::TempDir>,
-}
-
-impl TestDb {
-    fn sqlite() -> TestDb {
-        let dir = tempfile::tempdir().expect("tempdir");
-        // A not-yet-existing subdirectory, to check that connect creates it.
-        let path = dir.path().join("nested").join("vayla.db");
-        TestDb {
-            url: format!("sqlite://{}", path.display()),
-            backend: Backend::Sqlite,
-            admin_url: None,
-            _dir: Some(dir),
-        }
-    }
-
-    async fn postgres() -> Option<TestDb> {
-        let admin = postgres_test_admin_url()?;
-        let url = fresh_postgres_database(&admin).await.expect("create a fresh PostgreSQL database");
-        Some(TestDb { url, backend: Backend::Postgres, admin_url: Some(admin), _dir: None })
-    }
-
-    async fn connect(&self) -> Store {
-        let store = Store::connect(&self.url).await.expect("connect");
-        assert_eq!(store.backend(), self.backend);
-        store
-    }
-
-    async fn finish(self) {
-        if let Some(admin) = &self.admin_url {
-            drop_postgres_database(admin, &self.url).await.expect("drop the test database");
-        }
-    }
-}
-
-async fn on_sqlite<F, Fut>(test: F)
-where
-    F: FnOnce(TestDb) -> Fut,
-    Fut: Future<Output = TestDb>,
-{
-    test(TestDb::sqlite()).await.finish().await;
-}
-
-async fn on_postgres<F, Fut>(test: F)
-where
-    F: FnOnce(TestDb) -> Fut,
-    Fut: Future<Output = TestDb>,
-{
-    if let Some(db) = TestDb::postgres().await {
-        test(db).await.finish().await;
-    }
-}
-
-/// Declares `mod name { sqlite(), postgres() }` running the scenario `name(db) -> db` on each backend.
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::on_sqlite(super::scenarios::$name).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::on_postgres(super::scenarios::$name).await;
-            }
-        }
-    )*};
-}
+#[macro_use]
+mod common;
+use common::{on_postgres, on_sqlite, TestDb};
 
 both_backends!(
     migrations_are_idempotent,
