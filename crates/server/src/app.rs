@@ -58,6 +58,8 @@ pub struct AppState {
     pub alive: mpsc::Sender<()>,
     /// Reads experts' external calendars (on demand; the periodic task has its own clone).
     pub calendar_sync: crate::external_busy::Syncer,
+    /// Moves interpreter requests on and expires their offers (the one owner of the offer cascade).
+    pub interpreting: crate::interpreting::Cascade,
 }
 
 /// Which rooms-config is in force, and the last change that was refused.
@@ -166,6 +168,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     let rooms_config = Arc::new(load_dir(&config.rooms_config)?);
     store.sync_directory(&snapshot(&rooms_config), now_ms() as i64).await?;
     scheduling::seed(&store, &rooms_config, now_ms()).await?;
+    crate::interpreting::seed_registry(&store, &rooms_config, now_ms()).await?;
     let auth =
         Auth::load(store.clone(), config.access_token_ttl_s, config.room_token_ttl_s, config.key_rotation_s, now_ms())
             .await?;
@@ -204,6 +207,12 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     let (alive_tx, alive_rx) = mpsc::channel(1);
     let config = Arc::new(config);
     let calendar_sync = crate::external_busy::Syncer::new(store.clone(), config.calendar_allow_private_hosts);
+    let (interpreting, interpreting_task) = crate::interpreting::start(
+        store.clone(),
+        config_rx.clone(),
+        config.interpreter_offer_window_ms,
+        shutdown_rx.clone(),
+    );
 
     let state = AppState {
         config: config.clone(),
@@ -220,6 +229,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         media: media.clone(),
         alive: alive_tx,
         calendar_sync: calendar_sync.clone(),
+        interpreting,
     };
     let reloader = Reloader {
         dir: config.rooms_config.clone(),
@@ -238,6 +248,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         tokio::spawn(rotate_keys(auth.clone(), config.key_rotation_s, shutdown_rx.clone())),
         media_task,
         tokio::spawn(calendar_sync.run(Duration::from_secs(config.calendar_sync_period_s), shutdown_rx.clone())),
+        interpreting_task,
     ];
 
     let router = router(state, &config);
@@ -309,6 +320,14 @@ fn router(state: AppState, config: &Config) -> Router {
         .route("/api/appointments/{id}/cancel", post(booking::cancel))
         .route("/api/appointments/{id}/no-show", post(booking::no_show))
         .route("/api/me/appointments", get(booking::mine))
+        .route(
+            "/api/appointments/{id}/interpreter-request",
+            get(crate::interpreting::status).post(crate::interpreting::create),
+        )
+        .route("/api/me/interpreter-offers", get(crate::interpreting::my_offers))
+        .route("/api/interpreter-offers/{request}/accept", post(crate::interpreting::accept))
+        .route("/api/interpreter-offers/{request}/decline", post(crate::interpreting::decline))
+        .route("/api/interpreter-requests/{request}/withdraw", post(crate::interpreting::withdraw))
         .route("/api/calendar/feeds/{kind}/{id}", post(feeds::create_feed).delete(feeds::delete_feed))
         .route(
             "/api/calendar/external/{expert}",
@@ -438,6 +457,10 @@ impl Reloader {
         if let Err(e) = scheduling::seed(&self.store, &new, now_ms()).await {
             // Searches fall back to the config's calendar for entries that are missing; edits are untouched.
             tracing::error!(error = %e, "could not seed the calendar from the rooms-config");
+        }
+        if let Err(e) = crate::interpreting::seed_registry(&self.store, &new, now_ms()).await {
+            // Matching uses the registry as it was; the next accepted change tries again.
+            tracing::error!(error = %e, "could not mirror the rooms-config's interpreters into the registry");
         }
         self.config_tx.send_replace(new.clone());
         let old = self.rooms_tx.borrow().clone();

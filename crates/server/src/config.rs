@@ -74,6 +74,10 @@ pub struct Config {
     /// Whether external calendar URLs may point at loopback, private or link-local addresses. Off by default:
     /// the server must not be usable to probe its own network; on for tests and same-host CalDAV servers.
     pub calendar_allow_private_hosts: bool,
+    /// When set, every interpreter offer may be answered for this long instead of the lead-time rule of
+    /// `vayla_domain::interpreting::response_deadline` (minutes to a day). For tests and drills: a short window
+    /// lets an offer expire and the request move on without waiting. Not set in production.
+    pub interpreter_offer_window_ms: Option<u64>,
 }
 
 impl Default for Config {
@@ -108,6 +112,7 @@ impl Default for Config {
             turn_ttl_s: 3600,
             calendar_sync_period_s: 15 * 60,
             calendar_allow_private_hosts: false,
+            interpreter_offer_window_ms: None,
         }
     }
 }

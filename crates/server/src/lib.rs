@@ -9,6 +9,7 @@ pub mod error;
 pub mod external_busy;
 pub mod feeds;
 pub mod ics;
+pub mod interpreting;
 pub mod media;
 pub mod metrics;
 pub mod openapi;

@@ -721,6 +721,142 @@ pub fn spec() -> Value {
         },
     );
 
+    // --- Interpreters (issue 5; see docs/appointments.md, "Interpreters") --------------------------------------
+    let request_param = || vec![path_param("request", "The interpreter request's id")];
+    let t = || json!({ "type": "string", "format": "date-time" });
+    let level = || json!({ "type": ["string", "null"], "enum": ["basic", "professional", "certified", null] });
+    let request_view = || {
+        json!({ "type": "object", "properties": {
+            "id": s_("string"), "appointment": s_("string"), "language": s_("string"), "modality": s_("string"),
+            "min_level": level(), "notes": { "type": ["string", "null"] }, "group_size": s_("integer"),
+            "state": { "type": "string", "enum": ["open", "offered", "accepted", "exhausted", "cancelled"] },
+            "round": s_("integer"), "assigned_interpreter": { "type": ["string", "null"] },
+            "cancel_reason": { "type": ["string", "null"], "enum": ["appointment_cancelled", "no_longer_needed", null] },
+            "offers": array(json!({ "type": "object", "properties": {
+                "interpreter": s_("string"), "sent_at": t(), "deadline": t(),
+                "outcome": { "type": "string", "enum": ["pending", "accepted", "declined", "expired", "withdrawn",
+                                                        "cancelled", "released"] },
+                "responded_at": { "type": ["string", "null"], "format": "date-time" } } })),
+            "created_by": s_("string"), "created_at": t(), "updated_at": t(), "version": s_("integer") } })
+    };
+    let answer_view = || {
+        json!({ "type": "object", "properties": {
+            "request": s_("string"),
+            "state": { "type": "string", "enum": ["open", "offered", "accepted", "exhausted", "cancelled"] },
+            "assigned": s_("boolean") } })
+    };
+    add(
+        "/api/appointments/{id}/interpreter-request",
+        "post",
+        Op {
+            id: "requestInterpreter",
+            tag: "interpreters",
+            summary: "Request an interpreter for a booked appointment and start the offer cascade (an exhausted \
+                      earlier request is replaced).",
+            auth: true,
+            params: vec![appointment()],
+            body: Some(json!({ "type": "object", "required": ["language", "modality"], "additionalProperties": false,
+                "properties": {
+                "language": { "type": "string", "description": "BCP 47, e.g. sv, ar-SY, fse" },
+                "modality": { "type": "string", "enum": ["remote_video", "phone", "on_site"] },
+                "min_level": { "type": "string", "enum": ["basic", "professional", "certified"] },
+                "notes": { "type": "string", "maxLength": 500 },
+                "group_size": { "type": "integer", "minimum": 1, "maximum": 5 } } })),
+            ok: ("201", "The request, offered to the first interpreter(s) or exhausted", Some(request_view())),
+            errors: &[
+                FORBIDDEN,
+                ("400", "invalid_language"),
+                ("404", "unknown_appointment"),
+                ("409", "appointment_closed, interpreter_already_requested"),
+                ("422", "sign_language_needs_video"),
+            ],
+        },
+    );
+    add(
+        "/api/appointments/{id}/interpreter-request",
+        "get",
+        Op {
+            id: "interpreterRequestStatus",
+            tag: "interpreters",
+            summary: "The appointment's interpreter request: state, offers of this round with deadlines, assignee.",
+            auth: true,
+            params: vec![appointment()],
+            body: None,
+            ok: ("200", "The request", Some(request_view())),
+            errors: &[FORBIDDEN, ("404", "unknown_appointment, no_interpreter_request")],
+        },
+    );
+    add(
+        "/api/me/interpreter-offers",
+        "get",
+        Op {
+            id: "myInterpreterOffers",
+            tag: "interpreters",
+            summary: "The calling interpreter's pending offers, soonest deadline first (no customer data).",
+            auth: true,
+            params: vec![],
+            body: None,
+            ok: (
+                "200",
+                "Pending offers",
+                Some(array(json!({ "type": "object", "properties": {
+                "request": s_("string"), "appointment": s_("string"), "start": t(), "end": t(),
+                "service_point": s_("string"), "service": s_("string"), "language": s_("string"),
+                "modality": s_("string"), "min_level": level(), "notes": { "type": ["string", "null"] },
+                "deadline": t() } }))),
+            ),
+            errors: &[FORBIDDEN],
+        },
+    );
+    for (what, id, summary, errors) in [
+        (
+            "accept",
+            "acceptInterpreterOffer",
+            "Accept the pending offer: assigned, time reserved. Of racing accepts exactly one wins.",
+            &[
+                FORBIDDEN,
+                ("404", "unknown_interpreter_request"),
+                ("409", "offer_closed, interpreter_busy, appointment_closed"),
+            ][..],
+        ),
+        (
+            "decline",
+            "declineInterpreterOffer",
+            "Decline the pending offer; the request moves on to the next interpreter(s).",
+            &[FORBIDDEN, ("404", "unknown_interpreter_request"), ("409", "offer_closed")][..],
+        ),
+    ] {
+        add(
+            &format!("/api/interpreter-offers/{{request}}/{what}"),
+            "post",
+            Op {
+                id,
+                tag: "interpreters",
+                summary,
+                auth: true,
+                params: request_param(),
+                body: None,
+                ok: ("200", "What the answer led to", Some(answer_view())),
+                errors,
+            },
+        );
+    }
+    add(
+        "/api/interpreter-requests/{request}/withdraw",
+        "post",
+        Op {
+            id: "withdrawInterpreter",
+            tag: "interpreters",
+            summary:
+                "The assigned interpreter cancels: their time is freed and the request goes back into the cascade.",
+            auth: true,
+            params: request_param(),
+            body: None,
+            ok: ("200", "What the withdrawal led to", Some(answer_view())),
+            errors: &[FORBIDDEN, ("404", "unknown_interpreter_request"), ("409", "not_assigned")],
+        },
+    );
+
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -735,7 +871,8 @@ pub fn spec() -> Value {
         "tags": [
             { "name": "auth" }, { "name": "rooms" }, { "name": "media" }, { "name": "operations" },
             { "name": "calendar", "description": "The calendar model: seeded from rooms-config, edits win." },
-            { "name": "appointments", "description": "Slot search and booking." }
+            { "name": "appointments", "description": "Slot search and booking." },
+            { "name": "interpreters", "description": "Interpreter requests and the offer cascade." }
         ],
         "paths": paths,
         "components": {
