@@ -322,7 +322,7 @@ export class Call extends EventTarget {
   }
 
   /** End the call for good (no reconnect). */
-  finish(reason, message, { keepSocket = false } = {}) {
+  finish(reason, message, { keepSocket = false, details = {} } = {}) {
     if (this.stopped) return;
     this.stopped = true;
     this.generation++;
@@ -333,7 +333,7 @@ export class Call extends EventTarget {
     this.participants.clear();
     this.remote = [];
     this.emit('tracks', { tracks: [] });
-    this.setState('ended', { reason, message });
+    this.setState('ended', { reason, message, ...details });
   }
 
   /** Close the socket (without `leave`: a drop, from the server's side) and the peer connection. */
@@ -456,7 +456,12 @@ export class Call extends EventTarget {
         case 'forbidden':
         case 'wrong_room':
         case 'unknown_room':
+        case 'not_booked':
+        case 'session_open':
           return this.finish(e.code, e.message);
+        case 'too_early':
+          // An appointment's room opens shortly before its start: say when, rather than retry in a loop.
+          return this.finish(e.code, e.message, { details: { startsAt: e.startsAt, opensAt: e.opensAt } });
         default:
           return this.dropped(gen, e.code || e.message);
       }
@@ -513,7 +518,11 @@ export class Call extends EventTarget {
     if (pending && (m.type === pending.replyType || m.type === 'error')) {
       this.requests.delete(m.id);
       clearTimeout(pending.timer);
-      if (m.type === 'error') pending.reject(Object.assign(new Error(`${m.code}: ${m.message}`), { code: m.code }));
+      if (m.type === 'error') {
+        // `too_early` carries when the appointment starts and when its room opens.
+        const extra = { code: m.code, startsAt: m.starts_at, opensAt: m.opens_at };
+        pending.reject(Object.assign(new Error(`${m.code}: ${m.message}`), extra));
+      }
       else pending.resolve(m);
       return;
     }

@@ -5,6 +5,7 @@
 import { api } from './api.js';
 import { Auth, Call, openSource } from './call.js';
 import { h, icon, setButtonIcon, setPressed, show, syncAudio, Tiles, videoTile } from './call-ui.js';
+import { formatClock } from './appointments-common.js';
 import { mountAppointments } from './expert-appointments.js';
 import {
   formatTime,
@@ -83,6 +84,9 @@ registerStrings({
     'expert.status.no_session': 'Huoneessa ei ole avointa istuntoa.',
     'expert.status.room_locked': 'Huone on lukittu, eikä sinulla ole siinä paikkaa.',
     'expert.status.forbidden': 'Sinulla ei ole oikeutta liittyä tähän huoneeseen.',
+    'expert.status.too_early': 'Ajanvaraus alkaa klo {start}. Huoneeseen voi liittyä klo {opens} alkaen.',
+    'expert.status.not_booked': 'Tämä aika on varattu toiselle asiantuntijalle: et voi liittyä tähän istuntoon.',
+    'expert.status.session_open': 'Huoneessa on vielä toinen istunto. Yritä hetken kuluttua uudelleen.',
     'expert.status.auth': 'Kirjautumisesi on vanhentunut. Kirjaudu uudelleen.',
     'expert.status.other': 'Yhteys päättyi ({reason}).',
     'expert.status.customerAway': 'Asiakkaan laitteen yhteys katkesi. Odotetaan, että se palaa.',
@@ -153,6 +157,9 @@ registerStrings({
     'expert.status.no_session': 'Rummet har ingen öppen session.',
     'expert.status.room_locked': 'Rummet är låst och du har ingen plats i det.',
     'expert.status.forbidden': 'Du har inte rätt att gå in i det här rummet.',
+    'expert.status.too_early': 'Bokningen börjar kl. {start}. Du kan gå in i rummet från kl. {opens}.',
+    'expert.status.not_booked': 'Den här tiden är bokad för en annan expert: du kan inte gå in i sessionen.',
+    'expert.status.session_open': 'Rummet har fortfarande en annan session. Försök igen om en stund.',
     'expert.status.auth': 'Din inloggning har gått ut. Logga in igen.',
     'expert.status.other': 'Förbindelsen avslutades ({reason}).',
     'expert.status.customerAway': 'Kundens enhet tappade förbindelsen. Vi väntar på att den kommer tillbaka.',
@@ -223,6 +230,9 @@ registerStrings({
     'expert.status.no_session': 'The room has no open session.',
     'expert.status.room_locked': 'The room is locked and you have no seat in it.',
     'expert.status.forbidden': 'You may not join this room.',
+    'expert.status.too_early': 'The appointment starts at {start}. You can join the room from {opens}.',
+    'expert.status.not_booked': 'This time is booked for another expert: you cannot join this session.',
+    'expert.status.session_open': 'Another session is still open in the room. Try again in a moment.',
     'expert.status.auth': 'Your sign-in has expired. Please sign in again.',
     'expert.status.other': 'The connection ended ({reason}).',
     'expert.status.customerAway': "The customer's device lost its connection. Waiting for it to come back.",
@@ -629,7 +639,7 @@ function personName(p) {
   return p.display_name && p.display_name !== p.role ? `${roleLabel(p.role)} ${p.display_name}` : roleLabel(p.role);
 }
 
-function statusFor({ state, reason }) {
+function statusFor({ state, reason, startsAt, opensAt }) {
   const device = participants.find((p) => p.role === 'device');
   switch (state) {
     case 'connecting':
@@ -653,9 +663,16 @@ function statusFor({ state, reason }) {
         no_session: 'expert.status.no_session',
         room_locked: 'expert.status.room_locked',
         forbidden: 'expert.status.forbidden',
+        not_booked: 'expert.status.not_booked',
+        session_open: 'expert.status.session_open',
         auth: 'expert.status.auth',
       }[reason];
       if (reason === 'replaced') return { text: t('call.replaced'), icon: 'info', tone: 'warning' };
+      if (reason === 'too_early' && startsAt && opensAt) {
+        // Appointment times are Helsinki times, as everywhere else on the page.
+        const [start, opens] = [startsAt, opensAt].map((iso) => formatClock(iso));
+        return { text: t('expert.status.too_early', { start, opens }), icon: 'waiting', tone: 'waiting' };
+      }
       return { text: key ? t(key) : t('expert.status.other', { reason }), icon: 'info', tone: 'ended' };
     }
     default:
