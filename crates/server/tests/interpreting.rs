@@ -3,7 +3,8 @@
 //! interpreters in order (Swedish: `tulkki-aino`, then `tulkki-sofia`; Finnish Sign Language: `tulkki-sami`).
 //! Decline and timeout move it on, accept reserves the interpreter's time, racing accepts end with one, the
 //! assigned interpreter's withdrawal puts it back into the cascade, cancelling the appointment releases them,
-//! and roles decide who may do what. Every story runs on SQLite and on PostgreSQL.
+//! roles decide who may do what, offers still expire after a restart, and the registry follows the rooms-config.
+//! Every story runs on SQLite and on PostgreSQL.
 
 mod common;
 
@@ -386,10 +387,63 @@ async fn sign_language_is_offered_to_signers_and_roles_decide_who_does_what(back
     assert_eq!(status, 401);
 }
 
+async fn offers_expire_across_a_restart_and_the_registry_follows_the_rooms_config(backend: Backend) {
+    let mut app = spawn_app_with(backend, |c| c.interpreter_offer_window_ms = Some(2_000)).await;
+    // The registry mirrors the rooms-config's interpreters with the documented defaults.
+    let aino = app.server().store.get_interpreter("tulkki-aino").await.unwrap().expect("mirrored");
+    let languages: Vec<(&str, i64)> = aino.languages.iter().map(|l| (l.language.as_str(), l.level)).collect();
+    assert_eq!(languages, [("en", 2), ("fi", 2), ("sv", 2)]);
+    assert_eq!(
+        (aino.provider.as_str(), aino.remote_video, aino.phone, aino.active),
+        ("rooms-config", true, false, true)
+    );
+
+    // An offer pending when the server stops still expires after the restart, and the request moves on.
+    let scheduler = app.login("scheduler").await;
+    let first = book(&app, &scheduler, "mikkeli-1", "kela-anna").await;
+    let r = request(&app, &scheduler, &first, json!({ "language": "sv", "modality": "remote_video" })).await;
+    assert_eq!(pending(&r), ["tulkki-aino"]);
+    app.restart().await;
+    let scheduler = app.login("scheduler").await;
+    let done = eventually(Duration::from_secs(20), || async {
+        status(&app, &scheduler, &first).await["state"] == "exhausted"
+    })
+    .await;
+    let s = status(&app, &scheduler, &first).await;
+    assert!(done, "{s}");
+    assert_eq!(
+        history(&s),
+        [("tulkki-aino".to_string(), "expired".to_string()), ("tulkki-sofia".to_string(), "expired".to_string())]
+    );
+
+    // Sofia no longer lists Swedish: after the reload she is not asked for it.
+    let people = app.read_config("people.toml");
+    assert!(people.contains(r#"languages = ["fss", "sv"]"#));
+    app.write_config("people.toml", &people.replace(r#"languages = ["fss", "sv"]"#, r#"languages = ["fss"]"#));
+    let store = app.server().store.clone();
+    let reloaded = eventually(Duration::from_secs(10), || async {
+        let sofia = store.get_interpreter("tulkki-sofia").await.unwrap().unwrap();
+        sofia.languages.iter().map(|l| l.language.as_str()).collect::<Vec<_>>() == ["fss"]
+    })
+    .await;
+    assert!(reloaded, "the registry follows the rooms-config");
+    let second = book(&app, &scheduler, "mikkeli-2", "kela-mikko").await;
+    let r = request(&app, &scheduler, &second, json!({ "language": "sv", "modality": "remote_video" })).await;
+    assert_eq!(pending(&r), ["tulkki-aino"]);
+    let done = eventually(Duration::from_secs(20), || async {
+        status(&app, &scheduler, &second).await["state"] == "exhausted"
+    })
+    .await;
+    let s = status(&app, &scheduler, &second).await;
+    assert!(done, "{s}");
+    assert_eq!(history(&s), [("tulkki-aino".to_string(), "expired".to_string())], "Sofia is not asked");
+}
+
 on_both_backends!(
     decline_moves_the_offer_on_and_accept_reserves_the_interpreter,
     an_unanswered_offer_expires_and_the_next_interpreter_is_asked,
     racing_accepts_of_a_group_offer_end_with_exactly_one_interpreter,
     withdrawal_puts_the_request_back_and_cancelling_the_appointment_releases_the_interpreter,
     sign_language_is_offered_to_signers_and_roles_decide_who_does_what,
+    offers_expire_across_a_restart_and_the_registry_follows_the_rooms_config,
 );
