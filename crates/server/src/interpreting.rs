@@ -115,6 +115,8 @@ pub async fn seed_registry(store: &Store, config: &RoomsConfig, at: Millis) -> R
 enum Msg {
     /// Move the request on if it is `open`: offer to the next candidates, or mark it exhausted.
     Advance { request: String, reply: oneshot::Sender<Result<InterpreterRequestRecord, ApiError>> },
+    /// Record a new request (replacing an exhausted one; refusing if one is live) and start its cascade.
+    Create { new: Box<NewInterpreterRequest>, reply: oneshot::Sender<Result<InterpreterRequestRecord, ApiError>> },
 }
 
 /// The handle of the cascade actor (see the module docs). Cheap to clone.
@@ -129,6 +131,15 @@ impl Cascade {
         let (reply, answer) = oneshot::channel();
         let gone = || ApiError::unavailable("shutting_down", "the server is shutting down");
         self.tx.send(Msg::Advance { request: request.to_string(), reply }).await.map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
+    }
+
+    /// Records a new request for its appointment and starts the cascade. Going through the actor makes "no live
+    /// request yet, so create one" one step: two racing requests for one appointment end with one.
+    pub async fn create(&self, new: NewInterpreterRequest) -> Result<InterpreterRequestRecord, ApiError> {
+        let (reply, answer) = oneshot::channel();
+        let gone = || ApiError::unavailable("shutting_down", "the server is shutting down");
+        self.tx.send(Msg::Create { new: Box::new(new), reply }).await.map_err(|_| gone())?;
         answer.await.map_err(|_| gone())?
     }
 }
@@ -178,6 +189,9 @@ impl Actor {
                 Some(Msg::Advance { request, reply }) => {
                     let _ = reply.send(self.advance(&request).await);
                 }
+                Some(Msg::Create { new, reply }) => {
+                    let _ = reply.send(self.create(&new).await);
+                }
                 None => break,
             }
         }
@@ -204,6 +218,30 @@ impl Actor {
                 Err(e) => tracing::error!(request = %id, error = %e, "interpreter offers: cannot expire"),
             }
         }
+    }
+
+    /// See [`Cascade::create`].
+    async fn create(&self, new: &NewInterpreterRequest) -> Result<InterpreterRequestRecord, ApiError> {
+        for earlier in self.store.interpreter_requests_for_appointment(&new.appointment_id).await? {
+            match earlier.state {
+                InterpreterRequestState::Cancelled => {}
+                InterpreterRequestState::Exhausted => {
+                    let reason = RequestCancelReason::NoLongerNeeded;
+                    self.store
+                        .cancel_interpreter_request(&earlier.id, reason, &new.created_by, new.created_at)
+                        .await
+                        .map_err(store_error)?;
+                }
+                state => {
+                    return Err(ApiError::conflict(
+                        "interpreter_already_requested",
+                        format!("this appointment's interpreter request {} is {}", earlier.id, state.as_str()),
+                    ))
+                }
+            }
+        }
+        let created = self.store.create_interpreter_request(new).await.map_err(store_error)?;
+        self.advance(&created.id).await
     }
 
     /// Offers an `open` request to the next qualified, available interpreters not yet asked in this round, or
@@ -554,24 +592,6 @@ pub async fn create(
         return Err(ApiError::bad_request(format!("notes: at most {MAX_NOTES} characters")));
     }
     let now = now_ms();
-    for earlier in app.store.interpreter_requests_for_appointment(&id).await? {
-        match earlier.state {
-            InterpreterRequestState::Cancelled => {}
-            InterpreterRequestState::Exhausted => {
-                let reason = RequestCancelReason::NoLongerNeeded;
-                app.store
-                    .cancel_interpreter_request(&earlier.id, reason, &caller.0.sub, now as i64)
-                    .await
-                    .map_err(store_error)?;
-            }
-            state => {
-                return Err(ApiError::conflict(
-                    "interpreter_already_requested",
-                    format!("this appointment's interpreter request {} is {}", earlier.id, state.as_str()),
-                ))
-            }
-        }
-    }
     // The interpreter's reservation is the appointment widened by the service's buffers, like the expert's.
     let model = Model::load(&app.store, &config).await?;
     let (before, after) = model
@@ -592,8 +612,7 @@ pub async fn create(
         created_by: caller.0.sub.clone(),
         created_at: now as i64,
     };
-    let created = app.store.create_interpreter_request(&new).await.map_err(store_error)?;
-    let record = app.interpreting.advance(&created.id).await?;
+    let record = app.interpreting.create(new).await?;
     Ok((StatusCode::CREATED, Json(view(&record))))
 }
 

@@ -68,8 +68,13 @@ fn at(date: NaiveDate, h: u32, m: u32) -> String {
 
 /// Books `kela-benefits` at Mikkeli on `device` with `expert` on the plain Monday at 10:00; returns its id.
 async fn book(app: &TestApp, scheduler: &str, device: &str, expert: &str) -> String {
+    book_at(app, scheduler, device, expert, 10).await
+}
+
+/// As [`book`], at `hour`:00.
+async fn book_at(app: &TestApp, scheduler: &str, device: &str, expert: &str, hour: u32) -> String {
     let body = json!({ "service": "kela-benefits", "device": device, "expert": expert,
-                       "start": at(plain_monday(), 10, 0), "customer_ref": "case-4711-private" });
+                       "start": at(plain_monday(), hour, 0), "customer_ref": "case-4711-private" });
     let r = expect(post(app, "/api/appointments", scheduler, body).await, 201, "");
     r["id"].as_str().unwrap().to_string()
 }
@@ -186,6 +191,14 @@ async fn decline_moves_the_offer_on_and_accept_reserves_the_interpreter(backend:
     let path = format!("/api/appointments/{first}/interpreter-request");
     let dup = post(&app, &path, &scheduler, json!({ "language": "sv", "modality": "remote_video" })).await;
     expect(dup, 409, "interpreter_already_requested");
+    // Nor by two schedulers racing for another appointment: one request is made, the other refused.
+    let third = book_at(&app, &scheduler, "mikkeli-3", "kela-mikko", 13).await;
+    let path3 = format!("/api/appointments/{third}/interpreter-request");
+    let body = json!({ "language": "fse", "modality": "remote_video" });
+    let (a, b) = tokio::join!(post(&app, &path3, &scheduler, body.clone()), post(&app, &path3, &scheduler, body));
+    let mut statuses = [a.0, b.0];
+    statuses.sort();
+    assert_eq!(statuses, [201, 409], "{a:?} {b:?}");
 
     // Accept: the appointment is interpreted, the interpreter's time reserved (with the service's buffers).
     let a = expect(answer(&app, &winner, &id, "accept").await, 200, "");
