@@ -11,9 +11,10 @@
 //!   even when accepts race, the interpreter's time reserved in the accept's own transaction (never
 //!   double-booked), one offer per interpreter per round.
 //! - **Moving a request on** (recording the next offers, or marking it exhausted) is done by one owner task, the
-//!   [`Cascade`] actor: handlers make their own change in the store (accept, decline, withdraw, create) and then
-//!   ask the actor to move the request on, and the actor also sleeps until the next offer deadline, expires what
-//!   is due and moves those requests on. One task doing every "move on" means two of them never race to offer
+//!   [`Cascade`] actor: handlers make their own change in the store (accept, decline, withdraw) and then ask the
+//!   actor to move the request on; a new request is created by the actor itself (so "no live request yet" and
+//!   creating one are one step); and the actor sleeps until the next offer deadline, expires what is due and
+//!   moves those requests on. One task doing every "move on" means two of them never race to offer
 //!   the same request; the store's guards (state `open`, the unique offer key) refuse it anyway.
 //!
 //! The registry is mirrored from the rooms-config's interpreters ([`seed_registry`]) with defaults: every language
