@@ -1,4 +1,4 @@
-"""Experts' own calendars, end to end against real servers (issue 4, "the pilot's pain point"):
+"""Experts' own calendars, end to end against real servers ("the pilot's pain point"):
 
 1. busy time in the expert's CalDAV calendar (a real Radicale) removes the slot it covers from Väylä's slot
    search, once Väylä has synced the calendar;

@@ -1,4 +1,4 @@
-//! The HTTP side of experts' own calendars (issue 4, the pilot's pain point: experts booked their time twice,
+//! The HTTP side of experts' own calendars (the pilot's pain point: experts booked their time twice,
 //! in two systems):
 //!
 //! - `POST /api/calendar/feeds/{expert|device}/{id}` makes (or rotates) the secret feed URL of an expert or a

@@ -1,4 +1,4 @@
-//! Interpreter bookings over REST (issue 5): a scheduler requests an interpreter for a booked appointment, the
+//! Interpreter bookings over REST: a scheduler requests an interpreter for a booked appointment, the
 //! request is offered to qualified, available interpreters in order, they accept or decline, an unanswered offer
 //! expires at its deadline and the request moves on, an assigned interpreter may withdraw (the request goes back
 //! into the cascade), and cancelling the appointment ends its requests.

@@ -721,7 +721,7 @@ pub fn spec() -> Value {
         },
     );
 
-    // --- Interpreters (issue 5; see docs/appointments.md, "Interpreters") --------------------------------------
+    // --- Interpreters (see docs/appointments.md, "Interpreters") --------------------------------------
     let request_param = || vec![path_param("request", "The interpreter request's id")];
     let t = || json!({ "type": "string", "format": "date-time" });
     let level = || json!({ "type": ["string", "null"], "enum": ["basic", "professional", "certified", null] });

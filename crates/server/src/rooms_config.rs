@@ -40,7 +40,7 @@
 //! - `password_hash` and `credential_hash` are argon2 PHC strings (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`).
 //! - Names and municipalities are not blank.
 //! - There is at least one device overall.
-//! - The calendar (issue 4, see `rooms-config/README.md`): an agency's `rule` is `walk_in_and_appointment` (the
+//! - The calendar (see `rooms-config/README.md`): an agency's `rule` is `walk_in_and_appointment` (the
 //!   default), `appointment_only` or `fixed_windows` (which needs `windows`); services have a slug `id` unique
 //!   across all agencies, a duration, buffers, notice and horizon within bounds; weekly times are written
 //!   `"mon-fri 08:00-16:00"`; only experts and interpreters have an `availability`; only experts have `services`

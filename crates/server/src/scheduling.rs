@@ -1,4 +1,4 @@
-//! Appointments over REST (issue 4): the calendar model's endpoints (agencies' rules and services, experts'
+//! Appointments over REST: the calendar model's endpoints (agencies' rules and services, experts'
 //! services and stand-ins, availability, opening hours), slot search and booking.
 //!
 //! - [`model`]: the model's types (one JSON shape for the API and the store), the rooms-config seed, and the

@@ -1,4 +1,4 @@
-//! Experts' own calendars (issue 4): secret iCalendar feeds per expert and per device, and busy time read from
+//! Experts' own calendars: secret iCalendar feeds per expert and per device, and busy time read from
 //! an expert's external calendar (an ICS URL served by a tiny HTTP server inside the test) that blocks their
 //! slots and bookings. Every test runs on SQLite and on PostgreSQL. The CalDAV side, against a real Radicale, is
 //! tested by `tests/calendar/` (Python).

@@ -1,4 +1,4 @@
-//! Interpreter bookings over REST (issue 5), told as stories against the real server: an appointment is booked
+//! Interpreter bookings over REST, told as stories against the real server: an appointment is booked
 //! through the API, a scheduler requests an interpreter, and the request is offered to the demo rooms-config's
 //! interpreters in order (Swedish: `tulkki-aino`, then `tulkki-sofia`; Finnish Sign Language: `tulkki-sami`).
 //! Decline and timeout move it on, accept reserves the interpreter's time, racing accepts end with one, the

@@ -1,5 +1,5 @@
 //! Calendar feeds and external busy time: the persistence half of "the booking reaches the experts' own
-//! calendars" (issue 4).
+//! calendars".
 //!
 //! - **Feeds** (`calendar_feeds`): one secret feed URL per expert or device. The store keeps only the hash
 //!   of the URL's token (the server makes the token and hashes it); rotating replaces the row, so the old

@@ -1,4 +1,4 @@
-//! Interpreter bookings, the persistence half (issue 5): the interpreter registry (with contact details kept
+//! Interpreter bookings, the persistence half: the interpreter registry (with contact details kept
 //! apart), the requests an appointment makes for an interpreter, and the offers each request's cascade sends.
 //! *Which* interpreter is offered next, and with which deadline, is `vayla-domain`'s `interpreting` (pure); this
 //! module records what the cascade decided and guarantees what must hold whatever the caller does:

@@ -1,4 +1,4 @@
-//! The calendar engine for appointment booking (issue 4): when can a service point's device, an agency expert and,
+//! The calendar engine for appointment booking: when can a service point's device, an agency expert and,
 //! when needed, an interpreter all meet for a service?
 //!
 //! Pure like the rest of the domain: no clock (the moment of the search is an argument), no database (calendars

@@ -1,4 +1,4 @@
-//! Interpreter bookings (issue 5), the pure half: the registry's types, matching a request to qualified and
+//! Interpreter bookings, the pure half: the registry's types, matching a request to qualified and
 //! available interpreters, and the offer cascade that finds one who accepts.
 //!
 //! Pure like the rest of the domain: time comes in as [`Millis`](crate::Millis) arguments, calendars come in as

@@ -1,4 +1,4 @@
-//! `vayla-calbench`: the appointment benchmark of issue 4. Not a test: it measures and prints figures.
+//! `vayla-calbench`: the appointments benchmark. Not a test: it measures and prints figures.
 //!
 //! 1. **Slot search** over 200 experts × 60 days with an interpreter constraint: the server's own search function
 //!    (`vayla_server::scheduling::search::search`, exactly what `POST /api/slots/search` runs minus the HTTP

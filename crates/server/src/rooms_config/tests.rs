@@ -599,7 +599,7 @@ fn error_display() {
 }
 
 // ------------------------------------------------------------------------------------------------------------
-// The calendar (issue 4): booking rules, services, availability, opening hours
+// The calendar: booking rules, services, availability, opening hours
 
 #[test]
 fn demo_calendar_loads() {

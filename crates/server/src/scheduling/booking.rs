@@ -559,7 +559,7 @@ pub async fn cancel(
     }
     let record =
         app.store.cancel_appointment(&id, reason, &caller.0.sub, now_ms() as i64).await.map_err(store_error)?;
-    crate::interpreting::appointment_cancelled(&app, &id, &caller.0.sub).await?; // Interpreters (issue 5): release them.
+    crate::interpreting::appointment_cancelled(&app, &id, &caller.0.sub).await?; // Release the interpreters.
     Ok(Json(view(&config, Some(&caller), record)))
 }
 

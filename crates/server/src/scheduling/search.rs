@@ -29,7 +29,7 @@ pub const MAX_SLOTS: usize = 2000;
 pub const DEFAULT_STEP_MINUTES: u32 = 15;
 
 /// An interpreter request: the language interpreted (the customer's, e.g. `fse`) and how (`remote`,
-/// `on_site`, …; carried with the booking, matched by the interpreter issue).
+/// `on_site`, …; carried with the booking, matched by the interpreter offer cascade, `crate::interpreting`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InterpreterRequest {
@@ -138,7 +138,7 @@ pub async fn busy_time(
             continue;
         }
         let mut rows = store.busy_for_resources(store_kind(kind), &ids, from as i64, to as i64).await?;
-        // External busy time (feeds helper): an expert's own calendar, as last read by `external_busy`, blocks them
+        // External busy time: an expert's own calendar, as last read by `external_busy`, blocks them
         // like a reservation does, in searches and in the booking check alike.
         if kind == ResourceKind::Expert {
             rows.extend(store.external_busy_for_experts(&ids, from as i64, to as i64).await?);
