@@ -13,7 +13,7 @@
 //! `--bookings`) and in time (`--max-seconds`, per phase).
 //!
 //! ```text
-//! cargo run --release -p vayla-loadgen --bin vayla-calbench -- [--searches 200] [--bookings 1000] [--max-seconds 60]
+//! cargo run --release -p vayla-server --bin vayla-calbench -- [--searches 200] [--bookings 1000] [--max-seconds 60]
 //! ```
 
 use anyhow::{bail, Context, Result};
