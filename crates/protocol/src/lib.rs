@@ -181,6 +181,10 @@ pub struct Participant {
     /// The seat held (`device`, `expert-1`, `interpreter-1`, `guest-1`); absent for a guest not yet seated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seat: Option<String>,
+    /// An interpreter interpreting a sign language in this session: clients show their video large, and the
+    /// server never pauses their camera or lowers its frame rate to save bandwidth. Serialised only when true.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sign_language: bool,
 }
 
 /// An expected participant of the session.
@@ -531,5 +535,24 @@ mod tests {
         ] {
             assert_eq!(serde_json::to_value(code).unwrap(), serde_json::Value::String(code.as_str().into()));
         }
+    }
+
+    #[test]
+    fn participant_carries_sign_language_only_when_true() {
+        let mut p = Participant {
+            participant_id: "p3".into(),
+            role: "interpreter".into(),
+            display_name: "Tulkki".into(),
+            agency: None,
+            seat: Some("interpreter-1".into()),
+            sign_language: false,
+        };
+        let plain = serde_json::to_value(&p).unwrap();
+        assert!(plain.get("sign_language").is_none(), "{plain}");
+        assert_eq!(serde_json::from_value::<Participant>(plain).unwrap(), p);
+        p.sign_language = true;
+        let signed = serde_json::to_value(&p).unwrap();
+        assert_eq!(signed["sign_language"], serde_json::Value::Bool(true));
+        assert_eq!(serde_json::from_value::<Participant>(signed).unwrap(), p);
     }
 }

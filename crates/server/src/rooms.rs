@@ -780,6 +780,7 @@ impl RoomActor {
             display_name: who.map(|w| w.display_name.clone()).unwrap_or_default(),
             agency: who.and_then(|w| w.agency.clone()),
             seat: seat.map(|s| s.to_string()),
+            sign_language: false,
         }
     }
 
