@@ -245,6 +245,7 @@ impl Signal {
                     | ServerMessage::Ok { id }
                     | ServerMessage::Pong { id }
                     | ServerMessage::Answer { id, .. }
+                    | ServerMessage::Watching { id, .. }
                     | ServerMessage::Error { id, .. } => id.as_deref(),
                     _ => None,
                 };
@@ -275,6 +276,11 @@ impl Signal {
         self.reply(&id).await
     }
 
+    /// Watch for changes meant for the holder of this access token; the `watching` reply (or the error).
+    pub async fn watch(&mut self, access_token: &str) -> Result<ServerMessage, ClientError> {
+        self.request(ClientMessage::Watch { id: None, token: access_token.into() }).await
+    }
+
     /// Send a request that answers `ok` (`leave`, `lock`, `unlock`, `end_session`): pass the message
     /// without an id; one is added.
     pub async fn request(&mut self, mut msg: ClientMessage) -> Result<ServerMessage, ClientError> {
@@ -289,7 +295,9 @@ impl Signal {
             | ClientMessage::Offer { id: i, .. }
             | ClientMessage::Answer { id: i, .. }
             | ClientMessage::Candidate { id: i, .. }
-            | ClientMessage::Ping { id: i } => *i = Some(id.clone()),
+            | ClientMessage::Ping { id: i }
+            | ClientMessage::Watch { id: i, .. }
+            | ClientMessage::Unwatch { id: i } => *i = Some(id.clone()),
         }
         self.send(&msg).await?;
         self.reply(&id).await

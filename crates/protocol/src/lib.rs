@@ -86,6 +86,19 @@ pub enum ClientMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<String>,
     },
+    /// Be told of changes (queues, offers, requests) meant for the holder of this access token, whether or not
+    /// the connection is in a room. The server answers `watching`, then sends `changed` messages.
+    Watch {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        /// An access token (from `/api/login` or `/api/device-login`), not a room token.
+        token: String,
+    },
+    /// Stop the `changed` messages; the server answers `ok`.
+    Unwatch {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+    },
 }
 
 impl ClientMessage {
@@ -101,7 +114,9 @@ impl ClientMessage {
             | ClientMessage::Offer { id, .. }
             | ClientMessage::Answer { id, .. }
             | ClientMessage::Candidate { id, .. }
-            | ClientMessage::Ping { id } => id.as_deref(),
+            | ClientMessage::Ping { id }
+            | ClientMessage::Watch { id, .. }
+            | ClientMessage::Unwatch { id } => id.as_deref(),
         }
     }
 
@@ -118,12 +133,26 @@ impl ClientMessage {
             ClientMessage::Answer { .. } => "answer",
             ClientMessage::Candidate { .. } => "candidate",
             ClientMessage::Ping { .. } => "ping",
+            ClientMessage::Watch { .. } => "watch",
+            ClientMessage::Unwatch { .. } => "unwatch",
         }
     }
 
     /// Every client message type, as named on the wire.
-    pub const TYPES: [&'static str; 10] =
-        ["hello", "join", "leave", "lock", "unlock", "end_session", "offer", "answer", "candidate", "ping"];
+    pub const TYPES: [&'static str; 12] = [
+        "hello",
+        "join",
+        "leave",
+        "lock",
+        "unlock",
+        "end_session",
+        "offer",
+        "answer",
+        "candidate",
+        "ping",
+        "watch",
+        "unwatch",
+    ];
 }
 
 /// What a published track carries.
@@ -300,6 +329,45 @@ pub enum ServerMessage {
     Shutdown {
         reconnect_after_ms: u64,
     },
+    /// Reply to `watch`: the topics this caller will be told about (see [`Topic`]).
+    Watching {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        topics: Vec<Topic>,
+    },
+    /// Something the caller watches changed: fetch it again over HTTP. An empty `key` means "anything on this
+    /// topic" (the server sends that when it cannot say exactly what changed, e.g. after the client fell behind).
+    Changed {
+        topic: Topic,
+        key: String,
+    },
+}
+
+/// What a `changed` message is about. The key names the thing that changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Topic {
+    /// An agency's walk-in queue; key: the agency id.
+    WalkinQueue,
+    /// One walk-in ticket; key: the ticket id.
+    WalkinTicket,
+    /// An interpreter's offers and assignments; key: the interpreter's id.
+    InterpreterOffers,
+    /// An interpreter request's status; key: the request id.
+    InterpreterRequests,
+    /// A booked appointment; key: the appointment id.
+    Appointments,
+}
+
+impl Topic {
+    /// Every topic, in a stable order.
+    pub const ALL: [Topic; 5] = [
+        Topic::WalkinQueue,
+        Topic::WalkinTicket,
+        Topic::InterpreterOffers,
+        Topic::InterpreterRequests,
+        Topic::Appointments,
+    ];
 }
 
 impl ServerMessage {

@@ -60,6 +60,8 @@ pub struct AppState {
     pub calendar_sync: crate::external_busy::Syncer,
     /// Moves interpreter requests on and expires their offers (the one owner of the offer cascade).
     pub interpreting: crate::interpreting::Cascade,
+    /// Tells watching clients what changed (see `events.rs`); publish after the database change commits.
+    pub events: crate::events::Events,
 }
 
 /// Which rooms-config is in force, and the last change that was refused.
@@ -184,6 +186,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         }
     }
     let metrics = Arc::new(Metrics::default());
+    let events = crate::events::Events::new();
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let media_settings = crate::media::MediaSettings::from_config(&config);
     let (media, media_task) = crate::media::start(media_settings, metrics.clone(), shutdown_rx.clone()).await?;
@@ -230,6 +233,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         alive: alive_tx,
         calendar_sync: calendar_sync.clone(),
         interpreting,
+        events: events.clone(),
     };
     let reloader = Reloader {
         dir: config.rooms_config.clone(),

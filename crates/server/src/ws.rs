@@ -6,12 +6,15 @@
 //! connection: writes to the socket have a deadline, and the room only ever `try_send`s to it.
 
 use crate::app::AppState;
+use crate::events::{Change, Watcher};
 use crate::rooms::{refusal, ConnLink, Identity, RoomHandle};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 use vayla_domain::{ConnId, RoomId, SubjectId};
 use vayla_protocol::{decode_client, ClientMessage, ErrorCode, ServerMessage, MAX_MESSAGE_BYTES, PROTOCOL_VERSION};
@@ -62,6 +65,20 @@ impl Bucket {
     }
 }
 
+/// A watching connection's filter and its receiver of every change.
+struct Watching {
+    watcher: Watcher,
+    changes: broadcast::Receiver<Arc<Change>>,
+}
+
+/// The next change for a watching connection; never ready when it is not watching (the `select!` guards it).
+async fn next_change(watching: &mut Option<Watching>) -> Result<Arc<Change>, RecvError> {
+    match watching {
+        Some(w) => w.changes.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// What the loop should do after a step.
 enum Flow {
     Continue,
@@ -76,6 +93,8 @@ struct Connection {
     kill_tx: mpsc::Sender<ErrorCode>,
     greeted: bool,
     room: Option<RoomHandle>,
+    /// Set by `watch`: whose changes this connection is told of.
+    watching: Option<Watching>,
     bucket: Bucket,
     /// Messages dropped for rate in a row; the connection is closed when this reaches the burst size.
     strikes: u32,
@@ -106,6 +125,7 @@ impl Connection {
             kill_tx,
             greeted: false,
             room: None,
+            watching: None,
             bucket,
             strikes: 0,
             close: (1000, ""),
@@ -152,6 +172,7 @@ impl Connection {
                         Flow::Close
                     }
                 },
+                change = next_change(&mut self.watching), if self.watching.is_some() => self.on_change(change).await,
                 Some(msg) = out_rx.recv() => {
                     if matches!(msg, ServerMessage::SessionEnded { .. }) {
                         self.room = None;
@@ -365,7 +386,62 @@ impl Connection {
                     Err((code, message)) => self.error(id, code, message).await,
                 }
             }
+            ClientMessage::Watch { token, .. } => self.watch(id, &token).await,
+            ClientMessage::Unwatch { .. } => {
+                self.watching = None;
+                self.write(&ServerMessage::Ok { id }).await
+            }
         }
+    }
+
+    /// Start (or restart, with another token) telling this connection of changes meant for the token's holder.
+    /// Checked once, here: like a room token at `join`, the access token need not stay valid while watching.
+    async fn watch(&mut self, id: Option<String>, token: &str) -> Flow {
+        let claims = match self.app.auth.verify_access(token) {
+            Ok(claims) => claims,
+            Err(e) => {
+                self.app.metrics.refused(e.code());
+                return self.error(id, e.code(), format!("watch needs a valid access token: {e}")).await;
+            }
+        };
+        let Some(watcher) = Watcher::new(&claims) else {
+            return self.error(id, ErrorCode::InvalidToken, "the token names no valid subject").await;
+        };
+        let topics = watcher.topics();
+        self.watching = Some(Watching { watcher, changes: self.app.events.subscribe() });
+        self.write(&ServerMessage::Watching { id, topics }).await
+    }
+
+    /// Pass on a change if it is for this watcher; after falling behind, say that anything may have changed.
+    async fn on_change(&mut self, change: Result<Arc<Change>, RecvError>) -> Flow {
+        let Some(watching) = &self.watching else { return Flow::Continue };
+        let messages: Vec<ServerMessage> = match change {
+            Ok(change) => {
+                if !watching.watcher.wants(&change, &self.app.rooms_config.borrow()) {
+                    return Flow::Continue;
+                }
+                vec![ServerMessage::Changed { topic: change.topic, key: change.key.clone() }]
+            }
+            Err(RecvError::Lagged(missed)) => {
+                tracing::debug!(conn = %self.conn, missed, "watcher fell behind; telling it to refetch");
+                watching
+                    .watcher
+                    .topics()
+                    .into_iter()
+                    .map(|topic| ServerMessage::Changed { topic, key: String::new() })
+                    .collect()
+            }
+            Err(RecvError::Closed) => {
+                self.watching = None;
+                return Flow::Continue;
+            }
+        };
+        for message in &messages {
+            if let Flow::Close = self.write(message).await {
+                return Flow::Close;
+            }
+        }
+        Flow::Continue
     }
 
     async fn join(&mut self, id: Option<String>, room: String, token: String) -> Flow {

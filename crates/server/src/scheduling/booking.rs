@@ -462,7 +462,33 @@ pub async fn create(
     let model = Model::load(&app.store, &config).await?;
     let record = book(&app.store, &config, &model, &caller.0.sub, &body, now_ms()).await?;
     tracing::info!(appointment = %record.id, device = %record.device, "appointment booked");
+    announce(&app, &record);
     Ok((StatusCode::CREATED, Json(view(&config, Some(&caller), record))))
+}
+
+/// Tell the watchers of this appointment that it changed: schedulers, the device and its service point's
+/// advisors, and every expert and interpreter it holds or ever held (one taken off by a reschedule must hear
+/// of it too). Call after the change has committed.
+fn announce(app: &AppState, record: &AppointmentRecord) {
+    use crate::events::{Audience, Change};
+    let change = |audience| Change { topic: vayla_protocol::Topic::Appointments, key: record.id.clone(), audience };
+    app.events.publish(change(Audience::Schedulers));
+    if let Ok(room) = RoomId::new(record.device.as_str()) {
+        app.events.publish(change(Audience::Device(room)));
+    }
+    let mut people: Vec<&str> = record
+        .reservations
+        .iter()
+        .filter(|r| r.kind != vayla_store::ResourceKind::Device)
+        .map(|r| r.resource_id.as_str())
+        .collect();
+    people.sort_unstable();
+    people.dedup();
+    for person in people {
+        if let Ok(subject) = vayla_domain::SubjectId::new(person) {
+            app.events.publish(change(Audience::Person(subject)));
+        }
+    }
 }
 
 async fn load(store: &Store, id: &str) -> Result<AppointmentRecord, ApiError> {
@@ -540,6 +566,7 @@ pub async fn reschedule(
     let change = Reschedule { start_ms: c.span.0 as i64, end_ms: c.span.1 as i64, reservations };
     let record =
         app.store.reschedule_appointment(&id, &change, &caller.0.sub, now as i64).await.map_err(store_error)?;
+    announce(&app, &record);
     Ok(Json(view(&config, Some(&caller), record)))
 }
 
@@ -560,6 +587,7 @@ pub async fn cancel(
     let record =
         app.store.cancel_appointment(&id, reason, &caller.0.sub, now_ms() as i64).await.map_err(store_error)?;
     crate::interpreting::appointment_cancelled(&app, &id, &caller.0.sub).await?; // Release the interpreters.
+    announce(&app, &record);
     Ok(Json(view(&config, Some(&caller), record)))
 }
 
@@ -580,6 +608,7 @@ pub async fn no_show(
         ));
     }
     let record = app.store.mark_no_show(&id, &caller.0.sub, now as i64).await.map_err(store_error)?;
+    announce(&app, &record);
     Ok(Json(view(&config, Some(&caller), record)))
 }
 
