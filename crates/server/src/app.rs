@@ -332,6 +332,20 @@ fn router(state: AppState, config: &Config) -> Router {
         .route("/api/interpreter-offers/{request}/accept", post(crate::interpreting::accept))
         .route("/api/interpreter-offers/{request}/decline", post(crate::interpreting::decline))
         .route("/api/interpreter-requests/{request}/withdraw", post(crate::interpreting::withdraw))
+        // The interpreter registry (crate::interpreter_registry).
+        .route("/api/interpreters", get(crate::interpreter_registry::list))
+        .route(
+            "/api/interpreters/{id}",
+            get(crate::interpreter_registry::get_one)
+                .put(crate::interpreter_registry::put)
+                .delete(crate::interpreter_registry::revert),
+        )
+        .route("/api/interpreters/{id}/contact", put(crate::interpreter_registry::put_contact))
+        .route("/api/interpreter-providers", get(crate::interpreter_registry::list_providers))
+        .route(
+            "/api/interpreter-providers/{id}",
+            get(crate::interpreter_registry::get_provider).put(crate::interpreter_registry::put_provider),
+        )
         .route("/api/calendar/feeds/{kind}/{id}", post(feeds::create_feed).delete(feeds::delete_feed))
         .route(
             "/api/calendar/external/{expert}",

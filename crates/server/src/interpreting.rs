@@ -18,7 +18,8 @@
 //!   the same request; the store's guards (state `open`, the unique offer key) refuse it anyway.
 //!
 //! The registry is mirrored from the rooms-config's interpreters ([`seed_registry`]) with defaults: every language
-//! at professional level, remote video only, provider `rooms-config`. Notifications are by polling for now: the
+//! at professional level, remote video only, provider `rooms-config`; edits through the registry API
+//! (`crate::interpreter_registry`) win over the seed until reverted. Notifications are by polling for now: the
 //! interpreter's page reads `GET /api/me/interpreter-offers`, the scheduler's `GET …/interpreter-request`.
 
 use crate::api::{ApiJson, Caller};
@@ -44,8 +45,9 @@ use vayla_domain::interpreting::{
 };
 use vayla_domain::{Millis, Role, SubjectId};
 use vayla_store::{
-    AppointmentRecord, AppointmentStatus, InterpreterRecord, InterpreterRequestRecord, InterpreterRequestState,
-    LanguageLevel, NewInterpreterRequest, NewOffer, OfferOutcome, RequestCancelReason, Store, StoreError, SEED_AUTHOR,
+    AppointmentRecord, AppointmentStatus, CalendarSource, InterpreterRecord, InterpreterRequestRecord,
+    InterpreterRequestState, LanguageLevel, NewInterpreterRequest, NewOffer, OfferOutcome, RequestCancelReason, Store,
+    StoreError, SEED_AUTHOR,
 };
 
 /// The author (`by` of the audit entries) of the changes the cascade makes by itself: offers sent, offers
@@ -66,48 +68,54 @@ const MAX_SLEEP: Duration = Duration::from_secs(30);
 
 /// Mirrors the rooms-config's interpreters into the store's registry: each configured interpreter with their
 /// languages at professional level and remote video; an interpreter removed from the config becomes inactive.
-/// Entries written by someone else than the seed (a future registry API) are left alone, and unchanged entries
-/// are not rewritten (no audit entry per start-up). Called at start-up and after every accepted reload.
+/// Entries edited through the registry API (`source = api`) are left alone until reverted, and unchanged
+/// entries are not rewritten (no audit entry per start-up). Called at start-up and after every accepted reload.
 pub async fn seed_registry(store: &Store, config: &RoomsConfig, at: Millis) -> Result<(), StoreError> {
     let existing: HashMap<String, InterpreterRecord> =
         store.list_interpreters().await?.into_iter().map(|i| (i.id.clone(), i)).collect();
     let mut configured = BTreeSet::new();
     for p in config.people.values().filter(|p| p.role == Role::Interpreter) {
         configured.insert(p.id.to_string());
-        let mut languages: Vec<LanguageLevel> = p
-            .languages
-            .iter()
-            .filter_map(|l| LanguageTag::new(l).ok())
-            .map(|t| LanguageLevel { language: t.to_string(), level: i64::from(Competence::Professional.level()) })
-            .collect();
-        languages.sort_by(|a, b| a.language.cmp(&b.language));
+        let seeded = seed_entry(p, SEED_AUTHOR, at);
         if let Some(e) = existing.get(p.id.as_str()) {
             let mut stored = e.languages.clone();
             stored.sort_by(|a, b| a.language.cmp(&b.language));
-            if e.updated_by != SEED_AUTHOR || (stored == languages && e.active) {
+            if e.source == CalendarSource::Api || (stored == seeded.languages && e.active) {
                 continue;
             }
         }
-        store
-            .put_interpreter(&InterpreterRecord {
-                id: p.id.to_string(),
-                provider: SEED_PROVIDER.to_string(),
-                languages,
-                remote_video: true,
-                phone: false,
-                on_site: false,
-                active: true,
-                updated_by: SEED_AUTHOR.to_string(),
-                updated_at: at as i64,
-            })
-            .await?;
+        store.put_interpreter(&seeded).await?;
     }
     for e in existing.into_values() {
-        if e.updated_by == SEED_AUTHOR && e.active && !configured.contains(&e.id) {
+        if e.source == CalendarSource::Seed && e.active && !configured.contains(&e.id) {
             store.put_interpreter(&InterpreterRecord { active: false, updated_at: at as i64, ..e }).await?;
         }
     }
     Ok(())
+}
+
+/// The rooms-config's version of an interpreter's registry entry: their languages (sorted) at professional
+/// level, remote video, the placeholder provider, active.
+pub fn seed_entry(p: &crate::rooms_config::Person, by: &str, at: Millis) -> InterpreterRecord {
+    let mut languages: Vec<LanguageLevel> = p
+        .languages
+        .iter()
+        .filter_map(|l| LanguageTag::new(l).ok())
+        .map(|t| LanguageLevel { language: t.to_string(), level: i64::from(Competence::Professional.level()) })
+        .collect();
+    languages.sort_by(|a, b| a.language.cmp(&b.language));
+    InterpreterRecord {
+        id: p.id.to_string(),
+        provider: SEED_PROVIDER.to_string(),
+        languages,
+        remote_video: true,
+        phone: false,
+        on_site: false,
+        active: true,
+        source: CalendarSource::Seed,
+        updated_by: by.to_string(),
+        updated_at: at as i64,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ pub mod events;
 pub mod external_busy;
 pub mod feeds;
 pub mod ics;
+pub mod interpreter_registry;
 pub mod interpreting;
 pub mod media;
 pub mod metrics;

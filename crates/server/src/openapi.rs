@@ -857,6 +857,8 @@ pub fn spec() -> Value {
         },
     );
 
+    interpreter_registry_paths(&mut add);
+
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -872,7 +874,8 @@ pub fn spec() -> Value {
             { "name": "auth" }, { "name": "rooms" }, { "name": "media" }, { "name": "operations" },
             { "name": "calendar", "description": "The calendar model: seeded from rooms-config, edits win." },
             { "name": "appointments", "description": "Slot search and booking." },
-            { "name": "interpreters", "description": "Interpreter requests and the offer cascade." }
+            { "name": "interpreters", "description": "Interpreter requests and the offer cascade." },
+            { "name": "interpreter-registry", "description": "Interpreters, their languages, providers and contacts." }
         ],
         "paths": paths,
         "components": {
@@ -1046,4 +1049,164 @@ fn schemas() -> Value {
             "created_at": time.clone(), "updated_by": s("string"), "updated_at": time, "sequence": s("integer"),
             "reservations": array(schema("Reservation")) } }));
     Value::Object(m)
+}
+
+/// The interpreter registry (see docs/interpreters.md).
+fn interpreter_registry_paths(add: &mut dyn FnMut(&str, &str, Op<'_>)) {
+    let t = || json!({ "type": "string", "format": "date-time" });
+    let id = || vec![path_param("id", "The interpreter's id (their sign-in id)")];
+    let provider_id = || vec![path_param("id", "The provider's id (a-z, 0-9, '-')")];
+    let level = || json!({ "type": "string", "enum": ["basic", "professional", "certified"] });
+    let modality = || json!({ "type": "string", "enum": ["remote_video", "phone", "on_site"] });
+    let contact = || {
+        json!({ "type": "object", "properties": {
+            "name": s_("string"), "phone": { "type": ["string", "null"] }, "email": { "type": ["string", "null"] },
+            "updated_at": t() } })
+    };
+    let interpreter = || {
+        json!({ "type": "object", "properties": {
+            "id": s_("string"), "name": { "type": ["string", "null"] },
+            "provider": { "type": "object", "properties": { "id": s_("string"), "name": { "type": ["string", "null"] } } },
+            "languages": array(json!({ "type": "object", "properties": {
+                "language": s_("string"), "level": level(), "sign_language": s_("boolean") } })),
+            "modalities": array(modality()), "active": s_("boolean"),
+            "source": { "type": "string", "enum": ["seed", "api"] },
+            "availability": { "type": "string", "description": "Path of the interpreter's availability (calendar model)" },
+            "contact": { "description": "Only for admins, schedulers and the interpreter themself; absent otherwise",
+                         "oneOf": [contact(), { "type": "null" }] },
+            "updated_by": s_("string"), "updated_at": t() } })
+    };
+    let provider = || {
+        json!({ "type": "object", "properties": {
+            "id": s_("string"), "name": s_("string"), "business_id": { "type": ["string", "null"] },
+            "phone": { "type": ["string", "null"] }, "email": { "type": ["string", "null"] },
+            "interpreters": array(s_("string")), "updated_by": s_("string"), "updated_at": t() } })
+    };
+    add(
+        "/api/interpreters",
+        "get",
+        Op {
+            id: "listInterpreters",
+            tag: "interpreter-registry",
+            summary:
+                "The interpreter registry (contact details only for admins, schedulers and the interpreter themself).",
+            auth: true,
+            params: vec![],
+            body: None,
+            ok: ("200", "Every registry entry, by id", Some(array(interpreter()))),
+            errors: &[FORBIDDEN],
+        },
+    );
+    add(
+        "/api/interpreters/{id}",
+        "get",
+        Op {
+            id: "getInterpreter",
+            tag: "interpreter-registry",
+            summary: "One registry entry.",
+            auth: true,
+            params: id(),
+            body: None,
+            ok: ("200", "The entry", Some(interpreter())),
+            errors: &[FORBIDDEN, ("404", "unknown_interpreter")],
+        },
+    );
+    add(
+        "/api/interpreters/{id}",
+        "put",
+        Op {
+            id: "putInterpreter",
+            tag: "interpreter-registry",
+            summary: "Replace a configured interpreter's languages, levels, modalities, provider and active flag; \
+                      the edit wins over the rooms-config until reverted.",
+            auth: true,
+            params: id(),
+            body: Some(json!({ "type": "object", "required": ["provider", "languages", "modalities"],
+                "additionalProperties": false, "properties": {
+                "provider": s_("string"),
+                "languages": array(json!({ "type": "object", "required": ["language", "level"], "properties": {
+                    "language": { "type": "string", "description": "BCP 47, e.g. sv, fse" }, "level": level() } })),
+                "modalities": array(modality()), "active": s_("boolean") } })),
+            ok: ("200", "The entry as it is now", Some(interpreter())),
+            errors: &[
+                FORBIDDEN,
+                ("400", "invalid_language"),
+                ("404", "unknown_interpreter"),
+                ("422", "unknown_provider, invalid_registry, sign_language_needs_video"),
+            ],
+        },
+    );
+    add(
+        "/api/interpreters/{id}",
+        "delete",
+        Op {
+            id: "revertInterpreter",
+            tag: "interpreter-registry",
+            summary: "Undo API edits: the rooms-config's version of the entry is in force again (nobody is removed).",
+            auth: true,
+            params: id(),
+            body: None,
+            ok: ("200", "The entry as it is now", Some(interpreter())),
+            errors: &[FORBIDDEN, ("404", "unknown_interpreter")],
+        },
+    );
+    add(
+        "/api/interpreters/{id}/contact",
+        "put",
+        Op {
+            id: "putInterpreterContact",
+            tag: "interpreter-registry",
+            summary: "Replace an interpreter's contact details (admins, schedulers, the interpreter themself).",
+            auth: true,
+            params: id(),
+            body: Some(json!({ "type": "object", "additionalProperties": false, "properties": {
+                "name": s_("string"), "phone": s_("string"), "email": s_("string") } })),
+            ok: ("200", "The contact details", Some(contact())),
+            errors: &[FORBIDDEN, ("404", "unknown_interpreter"), ("422", "invalid_contact")],
+        },
+    );
+    add(
+        "/api/interpreter-providers",
+        "get",
+        Op {
+            id: "listInterpreterProviders",
+            tag: "interpreter-registry",
+            summary: "Every interpreter provider with the interpreters it dispatches.",
+            auth: true,
+            params: vec![],
+            body: None,
+            ok: ("200", "The providers, by id", Some(array(provider()))),
+            errors: &[FORBIDDEN],
+        },
+    );
+    add(
+        "/api/interpreter-providers/{id}",
+        "get",
+        Op {
+            id: "getInterpreterProvider",
+            tag: "interpreter-registry",
+            summary: "One interpreter provider.",
+            auth: true,
+            params: provider_id(),
+            body: None,
+            ok: ("200", "The provider", Some(provider())),
+            errors: &[FORBIDDEN, ("404", "unknown_provider")],
+        },
+    );
+    add(
+        "/api/interpreter-providers/{id}",
+        "put",
+        Op {
+            id: "putInterpreterProvider",
+            tag: "interpreter-registry",
+            summary: "Add (201) or replace (200) an interpreter provider.",
+            auth: true,
+            params: provider_id(),
+            body: Some(json!({ "type": "object", "required": ["name"], "additionalProperties": false, "properties": {
+                "name": s_("string"), "business_id": { "type": "string", "description": "Y-tunnus, 1234567-8" },
+                "phone": s_("string"), "email": s_("string") } })),
+            ok: ("200", "The provider as it is now (201 when added)", Some(provider())),
+            errors: &[FORBIDDEN, ("422", "invalid_registry")],
+        },
+    );
 }

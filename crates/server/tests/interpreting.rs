@@ -452,7 +452,153 @@ async fn offers_expire_across_a_restart_and_the_registry_follows_the_rooms_confi
     assert_eq!(history(&s), [("tulkki-aino".to_string(), "expired".to_string())], "Sofia is not asked");
 }
 
+async fn put(app: &TestApp, path: &str, token: &str, body: Value) -> (u16, Value) {
+    call(app, "PUT", path, Some(token), Some(body)).await
+}
+
+/// The registry entry of `id` in a listing.
+fn entry<'v>(list: &'v Value, id: &str) -> &'v Value {
+    list.as_array().unwrap().iter().find(|e| e["id"] == id).unwrap_or_else(|| panic!("{id} in {list}"))
+}
+
+async fn the_registry_is_edited_through_the_api_and_contacts_stay_private(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let scheduler = app.login("scheduler").await;
+    let admin = app.login("admin").await;
+
+    // Seeded from the rooms-config, availability linked to the calendar model, no contact recorded yet.
+    let list = expect(get(&app, "/api/interpreters", &scheduler).await, 200, "");
+    let ids: Vec<&str> = list.as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["tulkki-aino", "tulkki-sami", "tulkki-sofia"]);
+    let sami = entry(&list, "tulkki-sami");
+    assert_eq!(sami["languages"], json!([{ "language": "fse", "level": "professional", "sign_language": true }]));
+    assert_eq!((sami["source"].as_str(), sami["provider"]["id"].as_str()), (Some("seed"), Some("rooms-config")));
+    assert_eq!(sami["modalities"], json!(["remote_video"]));
+    assert_eq!(sami["availability"], "/api/calendar/availability/interpreter/tulkki-sami");
+    assert_eq!(sami["contact"], Value::Null);
+    assert!(sami.get("contact").is_some(), "a scheduler is told there is no contact yet: {sami}");
+
+    // Providers: added (201), replaced (200), checked.
+    let body = json!({ "name": "Tulkkikeskus Oy", "business_id": "1234567-8", "phone": "+358 9 123 4567" });
+    expect(put(&app, "/api/interpreter-providers/tulkkikeskus", &scheduler, body.clone()).await, 201, "");
+    let p = expect(put(&app, "/api/interpreter-providers/tulkkikeskus", &admin, body).await, 200, "");
+    assert_eq!(p["business_id"], "1234567-8");
+    let bad = json!({ "name": "X", "business_id": "12345" });
+    expect(put(&app, "/api/interpreter-providers/x", &scheduler, bad).await, 422, "invalid_registry");
+    let expert = app.login("kela-anna").await;
+    expect(put(&app, "/api/interpreter-providers/x", &expert, json!({ "name": "X" })).await, 403, "forbidden");
+    expect(get(&app, "/api/interpreter-providers/nope", &scheduler).await, 404, "unknown_provider");
+
+    // Sofia: certified in Swedish, phone too, dispatched by the new provider. The edit is the entry's source.
+    let path = "/api/interpreters/tulkki-sofia";
+    let edit = json!({ "provider": "tulkkikeskus", "modalities": ["remote_video", "phone"],
+                       "languages": [{ "language": "SV", "level": "certified" }, { "language": "fss", "level": "professional" }] });
+    let e = expect(put(&app, path, &scheduler, edit.clone()).await, 200, "");
+    assert_eq!(e["source"], "api");
+    assert_eq!(e["provider"], json!({ "id": "tulkkikeskus", "name": "Tulkkikeskus Oy" }));
+    assert_eq!(e["languages"][1], json!({ "language": "sv", "level": "certified", "sign_language": false }));
+    assert_eq!(e["modalities"], json!(["remote_video", "phone"]));
+    let mut wrong = edit.clone();
+    wrong["provider"] = json!("nobody");
+    expect(put(&app, path, &scheduler, wrong).await, 422, "unknown_provider");
+    let mut wrong = edit.clone();
+    wrong["languages"] = json!([{ "language": "not a tag", "level": "basic" }]);
+    expect(put(&app, path, &scheduler, wrong).await, 400, "invalid_language");
+    let mut wrong = edit.clone();
+    wrong["modalities"] = json!(["phone"]);
+    expect(put(&app, path, &scheduler, wrong).await, 422, "sign_language_needs_video");
+    expect(put(&app, "/api/interpreters/kela-anna", &scheduler, edit.clone()).await, 404, "unknown_interpreter");
+    for who in ["kela-anna", "advisor-mikkeli", "tulkki-sofia"] {
+        let token = app.login(who).await;
+        expect(put(&app, path, &token, edit.clone()).await, 403, "forbidden");
+    }
+    let providers = expect(get(&app, "/api/interpreter-providers", &expert).await, 200, "");
+    assert_eq!(entry(&providers, "tulkkikeskus")["interpreters"], json!(["tulkki-sofia"]));
+
+    // Matching uses the registry: Sofia, now certified, is asked before Aino.
+    let first = book(&app, &scheduler, "mikkeli-1", "kela-anna").await;
+    let r = request(&app, &scheduler, &first, json!({ "language": "sv", "modality": "phone" })).await;
+    assert_eq!(pending(&r), ["tulkki-sofia"], "only Sofia works by phone");
+
+    // Contact details: set by an admin, or by the interpreter themself; nobody else.
+    let phone = "+358 40 765 4321";
+    let email = "sami@tulkit.example";
+    let c = expect(
+        put(&app, "/api/interpreters/tulkki-sami/contact", &admin, json!({ "phone": phone, "email": email })).await,
+        200,
+        "",
+    );
+    assert_eq!((c["phone"].as_str(), c["email"].as_str()), (Some(phone), Some(email)));
+    assert!(c["name"].is_string(), "the name defaults to the rooms-config's");
+    let sofia = app.login("tulkki-sofia").await;
+    let own = json!({ "phone": "+358 50 111 2222" });
+    expect(put(&app, "/api/interpreters/tulkki-sofia/contact", &sofia, own).await, 200, "");
+    let theirs = json!({ "phone": "+358 50 999" });
+    expect(put(&app, "/api/interpreters/tulkki-sami/contact", &sofia, theirs.clone()).await, 403, "forbidden");
+    expect(put(&app, "/api/interpreters/tulkki-sami/contact", &expert, theirs).await, 403, "forbidden");
+    let bad = json!({ "email": "not an address" });
+    expect(put(&app, "/api/interpreters/tulkki-sami/contact", &admin, bad).await, 422, "invalid_contact");
+
+    // Who sees them: admins, schedulers, the interpreter themself.
+    for token in [&admin, &scheduler] {
+        let list = expect(get(&app, "/api/interpreters", token).await, 200, "");
+        assert_eq!(entry(&list, "tulkki-sami")["contact"]["phone"], phone);
+        let one = expect(get(&app, "/api/interpreters/tulkki-sami", token).await, 200, "");
+        assert_eq!(one["contact"]["email"], email);
+    }
+    let sami = app.login("tulkki-sami").await;
+    let own = expect(get(&app, "/api/interpreters/tulkki-sami", &sami).await, 200, "");
+    assert_eq!(own["contact"]["phone"], phone);
+    // Never experts, advisors or other interpreters: the field is absent, and the numbers appear nowhere.
+    for who in ["kela-anna", "advisor-mikkeli", "tulkki-aino", "tulkki-sofia"] {
+        let token = app.login(who).await;
+        let list = expect(get(&app, "/api/interpreters", &token).await, 200, "");
+        let one = expect(get(&app, "/api/interpreters/tulkki-sami", &token).await, 200, "");
+        for v in [entry(&list, "tulkki-sami"), &one] {
+            assert!(v.get("contact").is_none(), "{who} must not get Sami's contact: {v}");
+        }
+        let text = format!("{list}{one}");
+        assert!(!text.contains(phone) && !text.contains(email), "{who} got a contact detail: {text}");
+        if who == "tulkki-sofia" {
+            assert_eq!(entry(&list, "tulkki-sofia")["contact"]["phone"], "+358 50 111 2222", "her own");
+        } else {
+            assert!(!text.contains("+358 50 111 2222"), "{who} got Sofia's number: {text}");
+        }
+    }
+    // Devices do not read the registry at all.
+    let device = app.device("mikkeli-1").await;
+    expect(get(&app, "/api/interpreters", &device).await, 403, "forbidden");
+    expect(get(&app, "/api/interpreters/tulkki-sami", &device).await, 403, "forbidden");
+    expect(get(&app, "/api/interpreter-providers", &device).await, 403, "forbidden");
+    // Nor does the audit log keep them.
+    let audit = expect(get(&app, "/api/audit?limit=1000", &admin).await, 200, "");
+    assert!(!audit.to_string().contains(phone) && !audit.to_string().contains(email), "{audit}");
+
+    // The edit wins over the rooms-config: a reload that drops Sofia's Swedish changes nothing for her, while
+    // Aino (never edited) follows the file. Reverting puts the rooms-config's version back.
+    let people = app.read_config("people.toml");
+    let people = people.replace(r#"languages = ["fss", "sv"]"#, r#"languages = ["fss"]"#);
+    let (head, aino) = people.split_once(r#"id = "tulkki-aino""#).unwrap();
+    let aino = aino.replacen(r#"languages = ["fi", "sv", "en"]"#, r#"languages = ["fi"]"#, 1);
+    app.write_config("people.toml", &format!(r#"{head}id = "tulkki-aino"{aino}"#));
+    let store = app.server().store.clone();
+    let reloaded = eventually(Duration::from_secs(10), || async {
+        let aino = store.get_interpreter("tulkki-aino").await.unwrap().unwrap();
+        aino.languages.iter().map(|l| l.language.as_str()).collect::<Vec<_>>() == ["fi"]
+    })
+    .await;
+    assert!(reloaded, "the never-edited entry follows the rooms-config");
+    let e = expect(get(&app, path, &scheduler).await, 200, "");
+    assert_eq!((e["source"].as_str(), e["languages"].as_array().unwrap().len()), (Some("api"), 2), "{e}");
+    let e = expect(call(&app, "DELETE", path, Some(&scheduler), None).await, 200, "");
+    assert_eq!(e["source"], "seed");
+    assert_eq!(e["provider"]["id"], "rooms-config");
+    assert_eq!(e["languages"], json!([{ "language": "fss", "level": "professional", "sign_language": true }]));
+    assert_eq!(e["modalities"], json!(["remote_video"]));
+}
+
 on_both_backends!(
+    the_registry_is_edited_through_the_api_and_contacts_stay_private,
     decline_moves_the_offer_on_and_accept_reserves_the_interpreter,
     an_unanswered_offer_expires_and_the_next_interpreter_is_asked,
     racing_accepts_of_a_group_offer_end_with_exactly_one_interpreter,

@@ -25,7 +25,7 @@
 //! reservations. SQLite's `BEGIN IMMEDIATE` serialises all writers anyway.
 
 use crate::appointments::{audit, decode_error, placeholders, release, reserve, touch, IN_CHUNK};
-use crate::{Millis, NewReservation, ResourceKind, Store, StoreError};
+use crate::{CalendarSource, Millis, NewReservation, ResourceKind, Store, StoreError};
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
 use sqlx::{Any, AnyConnection, Row};
@@ -112,6 +112,23 @@ pub struct InterpreterRecord {
     pub on_site: bool,
     /// Inactive interpreters are kept (their history refers to them) but should not be matched.
     pub active: bool,
+    /// `Seed` follows the rooms-config at every load; `Api` was edited through the registry API and wins over
+    /// the rooms-config until reverted (the calendar model's rule).
+    pub source: CalendarSource,
+    pub updated_by: String,
+    pub updated_at: Millis,
+}
+
+/// An organisation that employs or dispatches interpreters, for invoicing. Its phone and e-mail are the
+/// organisation's dispatch contact, not a person's.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct InterpreterProviderRecord {
+    pub id: String,
+    pub name: String,
+    /// The Finnish business id (Y-tunnus, `1234567-8`), for invoicing.
+    pub business_id: Option<String>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
     pub updated_by: String,
     pub updated_at: Millis,
 }
@@ -258,6 +275,44 @@ impl Store {
         self.retrying(|| self.put_contact_once(c)).await
     }
 
+    /// Every interpreter's contact details, by id: only for the roles that dispatch interpreters.
+    pub async fn interpreter_contacts(&self) -> Result<Vec<InterpreterContactRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT interpreter_id, name, phone, email, updated_by, updated_at FROM interpreter_contacts \
+             ORDER BY interpreter_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(contact_from_row).collect::<Result<_, _>>().map_err(StoreError::from)
+    }
+
+    /// Adds or replaces an interpreter provider, audited as `interpreter_provider_updated` (id and name only).
+    pub async fn put_interpreter_provider(&self, p: &InterpreterProviderRecord) -> Result<(), StoreError> {
+        self.retrying(|| self.put_provider_once(p)).await
+    }
+
+    /// Every interpreter provider, by id.
+    pub async fn interpreter_providers(&self) -> Result<Vec<InterpreterProviderRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, name, business_id, phone, email, updated_by, updated_at FROM interpreter_providers ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(provider_from_row).collect::<Result<_, _>>().map_err(StoreError::from)
+    }
+
+    /// One interpreter provider.
+    pub async fn interpreter_provider(&self, id: &str) -> Result<Option<InterpreterProviderRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, name, business_id, phone, email, updated_by, updated_at FROM interpreter_providers \
+             WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(provider_from_row).transpose().map_err(StoreError::from)
+    }
+
     /// An interpreter's contact details: only for the roles that dispatch interpreters (and themself).
     pub async fn interpreter_contact(
         &self,
@@ -270,15 +325,7 @@ impl Store {
         .bind(interpreter_id)
         .fetch_optional(&self.pool)
         .await?;
-        let Some(row) = row else { return Ok(None) };
-        Ok(Some(InterpreterContactRecord {
-            interpreter_id: row.try_get("interpreter_id")?,
-            name: row.try_get("name")?,
-            phone: row.try_get("phone")?,
-            email: row.try_get("email")?,
-            updated_by: row.try_get("updated_by")?,
-            updated_at: row.try_get("updated_at")?,
-        }))
+        row.as_ref().map(contact_from_row).transpose().map_err(StoreError::from)
     }
 
     /// How many offers each of the interpreters received since `since`, for the fairness term of the offer
@@ -503,10 +550,11 @@ impl Store {
     async fn put_interpreter_once(&self, i: &InterpreterRecord) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         sqlx::query(
-            "INSERT INTO interpreters (id, provider, remote_video, phone, on_site, active, updated_by, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+            "INSERT INTO interpreters (id, provider, remote_video, phone, on_site, active, updated_by, updated_at, \
+                 source) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
              ON CONFLICT (id) DO UPDATE SET provider = $2, remote_video = $3, phone = $4, on_site = $5, \
-                 active = $6, updated_by = $7, updated_at = $8",
+                 active = $6, updated_by = $7, updated_at = $8, source = $9",
         )
         .bind(&i.id)
         .bind(&i.provider)
@@ -516,6 +564,7 @@ impl Store {
         .bind(i64::from(i.active))
         .bind(&i.updated_by)
         .bind(i.updated_at)
+        .bind(i.source.as_str())
         .execute(&mut *tx)
         .await?;
         sqlx::query("DELETE FROM interpreter_languages WHERE interpreter_id = $1")
@@ -539,12 +588,13 @@ impl Store {
             .filter_map(|(on, word)| on.then_some(word))
             .collect();
         let detail = format!(
-            "interpreter={} provider={} languages={} modalities={} active={}",
+            "interpreter={} provider={} languages={} modalities={} active={} source={}",
             i.id,
             i.provider,
             languages.join(","),
             modalities.join(","),
-            i.active
+            i.active,
+            i.source.as_str()
         );
         audit_registry(&mut tx, "interpreter_registered", &i.updated_by, &detail, i.updated_at).await?;
         tx.commit().await?;
@@ -569,6 +619,29 @@ impl Store {
         .await?;
         let detail = format!("interpreter={}", c.interpreter_id);
         audit_registry(&mut tx, "interpreter_contact_updated", &c.updated_by, &detail, c.updated_at).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn put_provider_once(&self, p: &InterpreterProviderRecord) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO interpreter_providers (id, name, business_id, phone, email, updated_by, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (id) DO UPDATE SET name = $2, business_id = $3, phone = $4, email = $5, updated_by = $6, \
+                 updated_at = $7",
+        )
+        .bind(&p.id)
+        .bind(&p.name)
+        .bind(p.business_id.as_deref())
+        .bind(p.phone.as_deref())
+        .bind(p.email.as_deref())
+        .bind(&p.updated_by)
+        .bind(p.updated_at)
+        .execute(&mut *tx)
+        .await?;
+        let detail = format!("provider={} name={}", p.id, p.name);
+        audit_registry(&mut tx, "interpreter_provider_updated", &p.updated_by, &detail, p.updated_at).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -1213,8 +1286,8 @@ fn request_from_row(row: &AnyRow) -> Result<InterpreterRequestRecord, sqlx::Erro
 async fn load_interpreters(conn: &mut AnyConnection, only: Option<&str>) -> Result<Vec<InterpreterRecord>, StoreError> {
     let filter = if only.is_some() { "WHERE id = $1" } else { "" };
     let sql = format!(
-        "SELECT id, provider, remote_video, phone, on_site, active, updated_by, updated_at FROM interpreters \
-         {filter} ORDER BY id"
+        "SELECT id, provider, remote_video, phone, on_site, active, source, updated_by, updated_at \
+         FROM interpreters {filter} ORDER BY id"
     );
     let mut q = sqlx::query(&sql);
     if let Some(id) = only {
@@ -1222,6 +1295,7 @@ async fn load_interpreters(conn: &mut AnyConnection, only: Option<&str>) -> Resu
     }
     let mut interpreters = Vec::new();
     for row in q.fetch_all(&mut *conn).await? {
+        let source: String = row.try_get("source")?;
         interpreters.push(InterpreterRecord {
             id: row.try_get("id")?,
             provider: row.try_get("provider")?,
@@ -1230,6 +1304,11 @@ async fn load_interpreters(conn: &mut AnyConnection, only: Option<&str>) -> Resu
             phone: row.try_get::<i64, _>("phone")? != 0,
             on_site: row.try_get::<i64, _>("on_site")? != 0,
             active: row.try_get::<i64, _>("active")? != 0,
+            source: match source.as_str() {
+                "seed" => CalendarSource::Seed,
+                "api" => CalendarSource::Api,
+                other => return Err(decode_error("source", other).into()),
+            },
             updated_by: row.try_get("updated_by")?,
             updated_at: row.try_get("updated_at")?,
         });
@@ -1252,6 +1331,29 @@ async fn load_interpreters(conn: &mut AnyConnection, only: Option<&str>) -> Resu
         }
     }
     Ok(interpreters)
+}
+
+fn contact_from_row(row: &AnyRow) -> Result<InterpreterContactRecord, sqlx::Error> {
+    Ok(InterpreterContactRecord {
+        interpreter_id: row.try_get("interpreter_id")?,
+        name: row.try_get("name")?,
+        phone: row.try_get("phone")?,
+        email: row.try_get("email")?,
+        updated_by: row.try_get("updated_by")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn provider_from_row(row: &AnyRow) -> Result<InterpreterProviderRecord, sqlx::Error> {
+    Ok(InterpreterProviderRecord {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        business_id: row.try_get("business_id")?,
+        phone: row.try_get("phone")?,
+        email: row.try_get("email")?,
+        updated_by: row.try_get("updated_by")?,
+        updated_at: row.try_get("updated_at")?,
+    })
 }
 
 fn request_not_found(id: &str) -> StoreError {

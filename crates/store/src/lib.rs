@@ -43,8 +43,9 @@ pub use directory::{AgencyRecord, DeviceRecord, DirectorySnapshot, PersonRecord,
 pub use error::StoreError;
 pub use feeds::{CalendarFeedRecord, ExternalCalendarKind, ExternalCalendarRecord};
 pub use interpreting::{
-    InterpreterContactRecord, InterpreterRecord, InterpreterRequestRecord, InterpreterRequestState, LanguageLevel,
-    NewInterpreterRequest, NewOffer, OfferOutcome, OfferRecord, RequestCancelReason,
+    InterpreterContactRecord, InterpreterProviderRecord, InterpreterRecord, InterpreterRequestRecord,
+    InterpreterRequestState, LanguageLevel, NewInterpreterRequest, NewOffer, OfferOutcome, OfferRecord,
+    RequestCancelReason,
 };
 pub use keys::SigningKeyRecord;
 pub use sessions::{LockRecord, NewSession, ParticipationRecord, SeatRecord, SessionRecord};

@@ -73,6 +73,7 @@ fn interpreter(id: &str) -> InterpreterRecord {
         phone: false,
         on_site: true,
         active: true,
+        source: CalendarSource::Api,
         updated_by: "coordinator-maija".into(),
         updated_at: at(-10_000),
     }
