@@ -7,6 +7,7 @@ pub mod calendar;
 pub mod ids;
 pub mod interpreting;
 pub mod room;
+pub mod walkin;
 
 pub use ids::{ConnId, IdError, Millis, Role, RoomId, SeatId, SessionId, SubjectId};
 pub use room::{

@@ -1,7 +1,7 @@
 //! The one error type of the store. Database errors are wrapped, not flattened to strings, so callers
 //! can still inspect them; the variants that carry meaning for the server (`NotFound`, `Conflict`,
-//! `SessionEnded`, `ResourceBusy`, `AppointmentClosed`, `InterpreterRequestWrongState`, `OfferClosed`) are
-//! separated out so it never has to parse database messages.
+//! `SessionEnded`, `ResourceBusy`, `AppointmentClosed`, `InterpreterRequestWrongState`, `OfferClosed`,
+//! `TicketWrongState`, `TicketTaken`) are separated out so it never has to parse database messages.
 
 use std::path::PathBuf;
 
@@ -67,6 +67,16 @@ pub enum StoreError {
     /// racing accept gets "withdrawn". Nothing was written.
     #[error("the offer of interpreter request {request} to {interpreter} is {outcome}")]
     OfferClosed { request: String, interpreter: String, outcome: &'static str },
+
+    /// The walk-in ticket is in a state the change does not apply to (`status` is its status word; `wanted`
+    /// says what the change needed). Nothing was written.
+    #[error("walk-in ticket {id} is {status}, the change needs it {wanted}")]
+    TicketWrongState { id: String, status: &'static str, wanted: &'static str },
+
+    /// Someone else already accepted this side (`side` "expert" or "interpreter") of the walk-in ticket: a losing
+    /// racing accept. Nothing was written.
+    #[error("walk-in ticket {id} already has its {side}")]
+    TicketTaken { id: String, side: &'static str },
 }
 
 impl StoreError {

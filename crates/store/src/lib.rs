@@ -10,7 +10,8 @@
 //!   rooms-config and editable through the API — see `calendar`,
 //! - secret calendar feeds per expert and device, and experts' external busy time — see `feeds`,
 //! - the interpreter registry, interpreter requests and their offers, one accepted interpreter per
-//!   request — see `interpreting`.
+//!   request — see `interpreting`,
+//! - the walk-in queue: tickets (one open per device, one expert per ticket) and who is on duty — see `walkin`.
 //!
 //! Everything goes through sqlx's `Any` driver with runtime-bound queries, so one set of SQL statements
 //! serves both backends. That is why the schema sticks to TEXT, 64-bit integers and BLOB/BYTEA, times
@@ -31,6 +32,7 @@ mod interpreting;
 mod keys;
 mod sessions;
 mod testing;
+mod walkin;
 
 pub use appointments::{
     AppointmentRecord, AppointmentStatus, BusyInterval, InterpreterNeed, NewAppointment, NewReservation, Reschedule,
@@ -50,6 +52,7 @@ pub use interpreting::{
 pub use keys::SigningKeyRecord;
 pub use sessions::{LockRecord, NewSession, ParticipationRecord, SeatRecord, SessionRecord};
 pub use testing::{drop_postgres_database, fresh_postgres_database, postgres_test_admin_url};
+pub use walkin::{NewWalkinTicket, WalkinDutyRecord, WalkinSide, WalkinStatus, WalkinTicketRecord};
 
 use dburl::Target;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
