@@ -1,5 +1,5 @@
-// Väylä — small DOM helpers shared by the call pages (device.html, expert.html): elements, icons, video tiles,
-// remote audio and toggle buttons. No inline styles or scripts: the pages run under a strict CSP.
+// Väylä — small DOM helpers shared by the call pages (device.html, expert.html, interpreter.html): elements,
+// icons, video tiles, remote audio and toggle buttons. No inline styles or scripts: the pages run under a strict CSP.
 
 import { t } from './i18n.js';
 

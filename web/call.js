@@ -1,4 +1,5 @@
-// Väylä — the call client shared by the service-point page (device.html) and the expert page (expert.html).
+// Väylä — the call client shared by the service-point page (device.html), the expert page (expert.html) and the
+// interpreter page (interpreter.html).
 //
 // It speaks the signalling protocol of docs/protocol.md over one WebSocket and keeps one RTCPeerConnection to
 // the server's SFU:
@@ -73,6 +74,31 @@ export const SENDING = {
   },
 };
 
+/**
+ * A sign-language interpreter's camera: signing needs its frame rate more than its resolution. Captured at
+ * 25–30 fps, sent with `maintain-framerate` (under pressure the browser lowers the resolution, never the rate)
+ * and the same three simulcast layers at up to 30 fps. (Browsers refuse a raised `priority` on simulcast
+ * layers, so the camera keeps the default one; the server gives it precedence instead: it never pauses such a
+ * camera, `sign_language` in docs/protocol.md.)
+ */
+export const SIGN_LANGUAGE = {
+  capture: { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { min: 25, ideal: 30 } },
+  sending: {
+    contentHint: 'motion',
+    degradationPreference: 'maintain-framerate',
+    encodings: [
+      { rid: 'q', scaleResolutionDownBy: 4, maxBitrate: 250_000, maxFramerate: 30 },
+      { rid: 'h', scaleResolutionDownBy: 2, maxBitrate: 700_000, maxFramerate: 30 },
+      { rid: 'f', scaleResolutionDownBy: 1, maxBitrate: 1_500_000, maxFramerate: 30 },
+    ],
+  },
+};
+
+/** Whether a participant (the protocol's Participant object) interprets a sign language in this session. */
+export function isSignLanguage(participant) {
+  return participant?.sign_language === true;
+}
+
 const SOURCES = ['microphone', 'camera', 'document'];
 
 /** Errors after which the server closes the connection (docs/protocol.md, "error"). */
@@ -101,17 +127,27 @@ const SILENCE_MS = 10_000;
 /** A request unanswered for this long fails (and, for hello/join/offer, the connection counts as dropped). */
 const REQUEST_TIMEOUT_MS = 10_000;
 
-/** Open one capture source: `openSource('document', deviceId)` → a MediaStreamTrack with its content hint set. */
-export async function openSource(source, deviceId) {
+/**
+ * Open one capture source: `openSource('document', deviceId)` → a MediaStreamTrack with its content hint set.
+ * `capture` replaces the source's constraints of `CAPTURE` (a sign-language interpreter's camera).
+ */
+export async function openSource(source, deviceId, capture = CAPTURE[source]) {
   if (source === 'microphone') {
     const audio = { ...CAPTURE.microphone };
     if (deviceId) audio.deviceId = { exact: deviceId };
     const stream = await navigator.mediaDevices.getUserMedia({ audio });
     return stream.getAudioTracks()[0];
   }
-  const video = { ...CAPTURE[source] };
+  const video = { ...capture };
   if (deviceId) video.deviceId = { exact: deviceId };
-  const stream = await navigator.mediaDevices.getUserMedia({ video });
+  let stream;
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({ video });
+  } catch (e) {
+    // A camera that cannot give the minimum frame rate asked for still gives its best.
+    if (e?.name !== 'OverconstrainedError' || !video.frameRate?.min) throw e;
+    stream = await navigator.mediaDevices.getUserMedia({ video: { ...video, frameRate: { ideal: video.frameRate.ideal } } });
+  }
   const track = stream.getVideoTracks()[0];
   if (SENDING[source]?.contentHint) track.contentHint = SENDING[source].contentHint;
   return track;
@@ -210,9 +246,11 @@ export class Call extends EventTarget {
    * @param {boolean} [o.waitForSession] keep asking while the room has no session (the device) instead of ending
    * @param {string} [o.client] names the client in the server's logs
    * @param {boolean} [o.relayOnly] media only through TURN; default: `?relay=1` in the page's address
+   * @param {object} [o.sending] per source, how to send it instead of `SENDING` (e.g. `{ camera: SIGN_LANGUAGE.sending }`)
    */
-  constructor({ room, auth, tracks = {}, waitForSession = false, client = 'vayla-web/1', relayOnly = relayFlag() }) {
+  constructor({ room, auth, tracks = {}, waitForSession = false, client = 'vayla-web/1', relayOnly = relayFlag(), sending = {} }) {
     super();
+    this.sending = { ...SENDING, ...sending };
     this.relayOnly = relayOnly;
     this.room = room;
     this.auth = auth;
@@ -292,7 +330,7 @@ export class Call extends EventTarget {
   /** Switch a local source to another track (e.g. another camera), or to none (`null`). */
   async replaceTrack(source, track) {
     this.localTracks[source] = track;
-    if (track && SENDING[source]?.contentHint) track.contentHint = SENDING[source].contentHint;
+    if (track && this.sending[source]?.contentHint) track.contentHint = this.sending[source].contentHint;
     const sender = this.senders?.[source];
     if (sender) await sender.replaceTrack(track);
   }
@@ -634,7 +672,7 @@ export class Call extends EventTarget {
     for (const source of SOURCES) {
       const track = this.localTracks[source];
       if (!track) continue;
-      const spec = SENDING[source];
+      const spec = this.sending[source];
       if (spec.contentHint && track.kind === 'video') track.contentHint = spec.contentHint;
       const sendEncodings = spec.encodings.map((encoding) => ({ ...encoding }));
       const transceiver = pc.addTransceiver(track, { direction: 'sendonly', sendEncodings });
@@ -686,7 +724,7 @@ export class Call extends EventTarget {
   /** Sender details that only `setParameters` can set (degradation preference), after negotiation. */
   async applySenderParameters() {
     for (const [source, sender] of Object.entries(this.senders ?? {})) {
-      const spec = SENDING[source];
+      const spec = this.sending[source];
       if (!spec || !sender.track) continue;
       try {
         const params = sender.getParameters();

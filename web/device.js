@@ -2,7 +2,7 @@
 // camera, join the device's own room (its id), and show the expert large with a calm, always-present status.
 
 import { api } from './api.js';
-import { Auth, Call, CAPTURE, openSource } from './call.js';
+import { Auth, Call, CAPTURE, isSignLanguage, openSource } from './call.js';
 import { h, icon, setButtonIcon, setPressed, show, store, stored, syncAudio, Tiles, videoTile } from './call-ui.js';
 import { initI18n, onLanguageChange, registerStrings, roleLabel, stateLabel, t } from './i18n.js';
 
@@ -386,11 +386,18 @@ els.end.addEventListener('click', async () => {
   await call?.leave();
 });
 
-/** The people whose picture the customer sees: everyone else's camera (experts, interpreters). */
+/** Shown large, first: a sign-language interpreter's camera. */
+const signCamera = (x) => x.source === 'camera' && isSignLanguage(x.participant);
+
+/**
+ * The people whose picture the customer sees: everyone else's camera (experts, interpreters); a sign-language
+ * interpreter first (shown large), cameras before shared documents.
+ */
 function remoteVideos() {
+  const rank = (x) => (signCamera(x) ? 0 : x.source === 'camera' ? 1 : 2);
   return remoteTracks
     .filter((x) => x.kind === 'video' && x.participant && x.participant.role !== 'device')
-    .sort((a, b) => (a.source === b.source ? 0 : a.source === 'camera' ? -1 : 1))
+    .sort((a, b) => rank(a) - rank(b))
     .map((x) => ({ ...x, key: `${x.participantId}/${x.mid}` }));
 }
 
@@ -452,13 +459,16 @@ function render() {
   const tiles = remote.sync(videos);
   for (const tile of tiles) {
     const name = personName(tile.item.participant);
+    const sign = signCamera(tile.item);
     tile.setLabel(t('device.remote.label', { name }));
-    tile.setCaption(name);
+    tile.setCaption(name, sign ? t('call.signLanguage') : '');
     tile.figure.dataset.role = tile.item.participant?.role ?? '';
     tile.figure.dataset.source = tile.item.source;
+    tile.figure.classList.toggle('tile--sign', sign);
     tile.update();
   }
   els.remoteTiles.dataset.count = String(tiles.length);
+  els.remoteTiles.dataset.sign = String(tiles.some((tile) => signCamera(tile.item)));
   show(els.placeholder, tiles.length === 0);
   // In the room with the expert but no picture of them (yet, or their video is being re-established).
   const noPicture = inRoom && s.tone === 'ok';

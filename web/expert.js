@@ -3,7 +3,7 @@
 // room and end the session.
 
 import { api } from './api.js';
-import { Auth, Call, openSource } from './call.js';
+import { Auth, Call, isSignLanguage, openSource } from './call.js';
 import { h, icon, setButtonIcon, setPressed, show, syncAudio, Tiles, videoTile } from './call-ui.js';
 import { formatClock } from './appointments-common.js';
 import { mountAppointments } from './expert-appointments.js';
@@ -726,8 +726,12 @@ function render() {
     tile.figure.dataset.role = participant?.role ?? '';
     tile.figure.dataset.source = source;
     tile.figure.classList.toggle('tile--customer', isDevice);
+    tile.figure.classList.toggle('tile--sign', signCamera(tile.item));
+    if (signCamera(tile.item)) tile.setCaption(personName(participant), t('call.signLanguage'));
     tile.update();
   }
+  // A sign-language interpreter is shown large beside the document (the side column widens).
+  els.sideTiles.closest('.expert-stage').classList.toggle('expert-stage--sign', tiles.some((tile) => signCamera(tile.item)));
   if (selfTile.figure.parentElement !== els.sideTiles || els.sideTiles.lastElementChild !== selfTile.figure) {
     els.sideTiles.append(selfTile.figure);
   }
@@ -736,7 +740,10 @@ function render() {
   selfTile.update();
 }
 
-const rank = (x) => (x.participant?.role === 'device' ? 0 : x.participant?.role === 'interpreter' ? 1 : 2);
+/** A sign-language interpreter's camera: first beside the document, and large. */
+const signCamera = (x) => x.source === 'camera' && isSignLanguage(x.participant);
+const rank = (x) =>
+  signCamera(x) ? -1 : x.participant?.role === 'device' ? 0 : x.participant?.role === 'interpreter' ? 1 : 2;
 
 /** For diagnostics in the browser console (and the e2e tests' statistics): the current call. */
 window.vaylaDebug = { get call() { return call; } };

@@ -329,6 +329,7 @@ fn router(state: AppState, config: &Config) -> Router {
             get(crate::interpreting::status).post(crate::interpreting::create),
         )
         .route("/api/me/interpreter-offers", get(crate::interpreting::my_offers))
+        .route("/api/me/interpreter-assignments", get(crate::interpreting::my_assignments))
         .route("/api/interpreter-offers/{request}/accept", post(crate::interpreting::accept))
         .route("/api/interpreter-offers/{request}/decline", post(crate::interpreting::decline))
         .route("/api/interpreter-requests/{request}/withdraw", post(crate::interpreting::withdraw))

@@ -465,6 +465,29 @@ pub struct MyOfferView {
     pub deadline: String,
 }
 
+/// One of the interpreter's assignments as they see it: when and where (the device is the room they join),
+/// what to interpret, and whether it still holds. Nothing about the customer.
+#[derive(Debug, Clone, Serialize)]
+pub struct MyAssignmentView {
+    pub request: String,
+    pub appointment: String,
+    pub start: String,
+    pub end: String,
+    pub service_point: String,
+    pub service: String,
+    /// The device whose room the interpreter joins.
+    pub device: String,
+    pub language: String,
+    /// Whether `language` is a sign language (the room shows the interpreter large, the camera keeps its rate).
+    pub sign_language: bool,
+    pub modality: String,
+    pub notes: Option<String>,
+    /// `assigned` (the interpreter is booked), or `cancelled` (the appointment was cancelled and released them).
+    pub state: &'static str,
+    /// The appointment's own status: `booked`, `cancelled`, `no_show`, `completed`.
+    pub appointment_status: AppointmentStatus,
+}
+
 /// What an interpreter's answer led to.
 #[derive(Debug, Clone, Serialize)]
 pub struct AnswerView {
@@ -670,6 +693,49 @@ pub async fn my_offers(State(app): State<AppState>, caller: Caller) -> Result<Js
                 min_level: u8::try_from(r.min_level).ok().and_then(Competence::from_level),
                 notes: r.notes.clone(),
                 deadline: iso(ms(offer.deadline)),
+            },
+        ));
+    }
+    out.sort_by(|a, b| (a.0, &a.1.request).cmp(&(b.0, &b.1.request)));
+    Ok(Json(out.into_iter().map(|(_, v)| v).collect()))
+}
+
+/// `GET /api/me/interpreter-assignments`: the calling interpreter's accepted assignments whose appointment has
+/// not ended yet, by start — still assigned, or cancelled together with their appointment (so the interpreter
+/// sees that it was cancelled). Assignments they withdrew themselves are not listed.
+pub async fn my_assignments(
+    State(app): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<MyAssignmentView>>, ApiError> {
+    let me = require_interpreter(&caller)?;
+    let mut out = Vec::new();
+    for r in app.store.interpreter_assignments(&me, now_ms() as i64).await? {
+        let Some(offer) =
+            r.offers.iter().rev().find(|o| {
+                o.interpreter_id == me && matches!(o.outcome, OfferOutcome::Accepted | OfferOutcome::Released)
+            })
+        else {
+            continue;
+        };
+        let Some(a) = app.store.get_appointment(&r.appointment_id).await? else { continue };
+        let assigned = offer.outcome == OfferOutcome::Accepted && r.assigned_interpreter.as_deref() == Some(&me);
+        let sign_language = LanguageTag::new(&r.language).is_ok_and(|t| t.is_sign_language());
+        out.push((
+            a.start_ms,
+            MyAssignmentView {
+                request: r.id.clone(),
+                appointment: a.id.clone(),
+                start: iso(ms(a.start_ms)),
+                end: iso(ms(a.end_ms)),
+                service_point: a.service_point.clone(),
+                service: a.service.clone(),
+                device: a.device.clone(),
+                language: r.language.clone(),
+                sign_language,
+                modality: r.modality.clone(),
+                notes: r.notes.clone(),
+                state: if assigned && a.status != AppointmentStatus::Cancelled { "assigned" } else { "cancelled" },
+                appointment_status: a.status,
             },
         ));
     }

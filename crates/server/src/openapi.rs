@@ -808,6 +808,31 @@ pub fn spec() -> Value {
             errors: &[FORBIDDEN],
         },
     );
+    // The interpreter page's assignments.
+    add(
+        "/api/me/interpreter-assignments",
+        "get",
+        Op {
+            id: "myInterpreterAssignments",
+            tag: "interpreters",
+            summary: "The calling interpreter's accepted assignments not yet ended, by start; cancelled ones marked.",
+            auth: true,
+            params: vec![],
+            body: None,
+            ok: (
+                "200",
+                "Assignments",
+                Some(array(json!({ "type": "object", "properties": {
+                "request": s_("string"), "appointment": s_("string"), "start": t(), "end": t(),
+                "service_point": s_("string"), "service": s_("string"), "device": s_("string"),
+                "language": s_("string"), "sign_language": s_("boolean"), "modality": s_("string"),
+                "notes": { "type": ["string", "null"] },
+                "state": { "type": "string", "enum": ["assigned", "cancelled"] },
+                "appointment_status": { "type": "string", "enum": ["booked", "cancelled", "no_show", "completed"] } } }))),
+            ),
+            errors: &[FORBIDDEN],
+        },
+    );
     for (what, id, summary, errors) in [
         (
             "accept",

@@ -526,6 +526,25 @@ impl Store {
         load_requests(&mut conn, sqlx::query(&sql).bind(interpreter_id)).await
     }
 
+    /// The requests the interpreter accepted (still assigned, or released when the appointment was cancelled)
+    /// whose appointment ends after `since`, by id: their page's "my assignments". An assignment the interpreter
+    /// withdrew themself is not among them.
+    pub async fn interpreter_assignments(
+        &self,
+        interpreter_id: &str,
+        since: Millis,
+    ) -> Result<Vec<InterpreterRequestRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {REQUEST_COLUMNS} FROM interpreter_requests WHERE id IN (\
+                 SELECT request_id FROM interpreter_offers \
+                 WHERE interpreter_id = $1 AND outcome IN ('accepted', 'released')) \
+             AND appointment_id IN (SELECT id FROM appointments WHERE end_ms > $2) \
+             ORDER BY id"
+        );
+        let mut conn = self.pool.acquire().await?;
+        load_requests(&mut conn, sqlx::query(&sql).bind(interpreter_id).bind(since)).await
+    }
+
     /// The requests with a pending offer whose deadline is at or before `at`: what the deadline timer expires.
     pub async fn requests_with_due_offers(&self, at: Millis) -> Result<Vec<String>, StoreError> {
         Ok(sqlx::query_scalar(

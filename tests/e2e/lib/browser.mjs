@@ -24,18 +24,22 @@ export const CHROMIUM_ARGS = [
  * `fakeVideoDevices: n` gives the browser n fake cameras instead of one (Chromium's
  * `--use-fake-device-for-media-stream=device-count=n`; they are labelled `fake_device_0`, `fake_device_1`, …,
  * and each also gets a fake microphone). The default stays one camera for the other tests.
+ *
+ * `fakeVideoFps: n` makes the fake cameras deliver n frames a second (Chromium's `fps=n` option of the same
+ * flag); the default is Chromium's own (20).
  */
-export async function launchBrowser({ args = [], fakeVideoDevices, ...options } = {}) {
+export async function launchBrowser({ args = [], fakeVideoDevices, fakeVideoFps, ...options } = {}) {
   if (!existsSync(CHROMIUM_PATH)) {
     throw new Error(
       `Chromium is missing at ${CHROMIUM_PATH}: install it with apt-get install -y chromium (or set CHROMIUM_PATH)`,
     );
   }
   let base = CHROMIUM_ARGS;
-  if (fakeVideoDevices !== undefined) {
-    base = CHROMIUM_ARGS.map((a) =>
-      a === '--use-fake-device-for-media-stream' ? `${a}=device-count=${Number(fakeVideoDevices)}` : a,
-    );
+  const fake = [];
+  if (fakeVideoDevices !== undefined) fake.push(`device-count=${Number(fakeVideoDevices)}`);
+  if (fakeVideoFps !== undefined) fake.push(`fps=${Number(fakeVideoFps)}`);
+  if (fake.length) {
+    base = CHROMIUM_ARGS.map((a) => (a === '--use-fake-device-for-media-stream' ? `${a}=${fake.join(',')}` : a));
   }
   return chromium.launch({ executablePath: CHROMIUM_PATH, args: [...base, ...args], ...options });
 }
