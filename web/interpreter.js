@@ -5,11 +5,14 @@
 // ("Show document", off by default), and themself small; mute, camera off, leave.
 //
 // The lists follow GET /api/me/interpreter-offers and GET /api/me/interpreter-assignments (docs/appointments.md,
-// "Interpreters"), fetched again every few seconds. The call is call.js's, the tiles call-ui.js's. For a
+// "Interpreters"), fetched again whenever the server says an offer or an appointment of theirs changed
+// (events.js: topics `interpreter_offers` and `appointments`), and every few seconds while that push is not
+// live (every 20 s as a safety net while it is). The call is call.js's, the tiles call-ui.js's. For a
 // sign-language assignment the camera is captured and sent for signing (call.js `SIGN_LANGUAGE`: ≥ 25 fps,
 // `maintain-framerate`), and a sign-language interpreter among the others is shown large.
 
 import { api, apiFetch } from './api.js';
+import { watch } from './events.js';
 import { Auth, Call, isSignLanguage, openSource, SIGN_LANGUAGE } from './call.js';
 import { h, icon, setButtonIcon, setPressed, show, syncAudio, Tiles, videoTile } from './call-ui.js';
 import {
@@ -260,8 +263,12 @@ registerStrings({
 });
 
 const SESSION_KEY = 'vayla.interpreter.login';
-/** The lists are fetched again this often (offers have deadlines of minutes when the appointment is near). */
+/** Without pushed changes the lists are fetched this often (offers have deadlines of minutes when the appointment
+ * is near); with them, this seldom, as a safety net. */
 const POLL_MS = 5000;
+const POLL_LIVE_MS = 20_000;
+/** Pushed changes that tell the page to fetch its lists again. */
+const TOPICS = ['interpreter_offers', 'appointments'];
 /** The Join buttons follow the clock. */
 const REDRAW_MS = 15_000;
 /** How long before the start the room lets the booked interpreter in (the server's default early-join window). */
@@ -313,6 +320,9 @@ let services = new Map(); // service id → name
 let updatedAt = null;
 let pollTimer = null;
 let redrawTimer = null;
+let watcher = null; // events.js: pushed changes while the lists are shown
+let loading = null; // the load in flight; a change pushed meanwhile loads once more after it
+let again = false;
 /** The assignments' states as last seen, to tell the interpreter when one is cancelled. */
 let seenStates = null;
 
@@ -434,14 +444,45 @@ function showLists() {
 
 function startPolling() {
   stopPolling();
-  load();
-  pollTimer = setInterval(load, POLL_MS);
+  refresh();
+  pollEvery(POLL_MS);
   redrawTimer = setInterval(render, REDRAW_MS);
+  watcher = watch(auth, TOPICS, () => refresh(), {
+    client: 'vayla-interpreter-web/1',
+    onState: (state) => pollEvery(state === 'live' ? POLL_LIVE_MS : POLL_MS),
+  });
+}
+
+function pollEvery(ms) {
+  clearInterval(pollTimer);
+  pollTimer = setInterval(refresh, ms);
 }
 
 function stopPolling() {
   clearInterval(pollTimer);
   clearInterval(redrawTimer);
+  watcher?.stop();
+  watcher = null;
+}
+
+/**
+ * Load the lists, one load at a time; a change told meanwhile loads them once more afterwards. Resolves when
+ * the lists reflect everything done before the call.
+ */
+function refresh() {
+  if (loading) {
+    again = true;
+    // The load running now may have read too early: wait for the one after it.
+    return loading.then(() => loading ?? undefined);
+  }
+  loading = load().finally(() => {
+    loading = null;
+    if (again) {
+      again = false;
+      refresh();
+    }
+  });
+  return loading;
 }
 
 async function load() {
@@ -656,7 +697,7 @@ async function answerOffer(request, what) {
   } catch (err) {
     showApiError(els.offersError, err);
   }
-  await load();
+  await refresh();
   if (what === 'accept') {
     const row = els.assignmentsList.querySelector(`[data-assignment="${CSS.escape(request)}"]`);
     (row?.querySelector('button') ?? $('assignments-title')).focus();
@@ -680,7 +721,7 @@ async function withdraw(request) {
   } catch (err) {
     showApiError(els.assignmentsError, err);
   }
-  await load();
+  await refresh();
   focusHeading($('assignments-title'));
 }
 
