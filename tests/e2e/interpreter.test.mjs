@@ -136,6 +136,17 @@ async function signIn(page, user) {
   await page.click('#login-button');
 }
 
+/** No horizontal scrolling at 320 px wide (WCAG reflow); the viewport is restored after. */
+async function expectReflow(page, what) {
+  await page.setViewportSize({ width: 320, height: 720 });
+  const { scrollWidth, clientWidth } = await page.evaluate(() => ({
+    scrollWidth: document.documentElement.scrollWidth,
+    clientWidth: document.documentElement.clientWidth,
+  }));
+  await page.setViewportSize(VIEWPORT);
+  assert.ok(scrollWidth <= clientWidth, `${page.label}, ${what}: no horizontal scrolling at 320 px (${scrollWidth} > ${clientWidth})`);
+}
+
 /** The share of the viewport `selector` covers once scrolled into view. */
 function viewportShare(page, selector) {
   return page.$eval(selector, (el) => {
@@ -353,6 +364,7 @@ pageTest('three parties: the room locks only after the interpreter joins, and th
   }
   assert.equal(await interpreter.getAttribute(SEL.interpCustomer, 'aria-label'), "Customer's camera, Mikkeli, etäpalveluhuone 1");
   await interpreter.click('.lang-button[lang="fi"]');
+  await expectReflow(interpreter, 'in the room');
   await interpreter.click('#document-button');
   await interpreter.waitForSelector('#doc-slot', { state: 'hidden' });
   assert.equal(await interpreter.$eval(SEL.interpDocument, (v) => v.srcObject), null, 'hidden again, and detached');
@@ -381,6 +393,7 @@ pageTest('a cancelled appointment stays listed as cancelled and the page says so
   await interpreter.waitForFunction(() => /Ajanvaraus on peruttu: tulkkaus/.test(document.getElementById('notice').textContent), null, { timeout: WAIT });
   assert.equal(await interpreter.getAttribute('#notice', 'role'), 'status');
   await expectNoAxeViolations(interpreter, { label: 'the interpreter page, a cancelled assignment (fi)' });
+  await expectReflow(interpreter, 'the lists');
 
   // A new one, accepted over the API, is withdrawn on the page: it leaves the list and goes back to the cascade.
   const third = await bookWithInterpreter('mikkeli-3', 'kela-mikko', Math.ceil((Date.now() + 200 * MIN) / MIN) * MIN, null);
