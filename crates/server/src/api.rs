@@ -8,12 +8,13 @@ use crate::auth::{verify_secret, AccessClaims, RoomTokenFor};
 use crate::error::ApiError;
 use crate::now_ms;
 use crate::rooms::{room_error_code, OpenError, RoomHandle, RoomView};
-use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
 use vayla_domain::{Role, RoomError, RoomId, SeatSpec, SubjectId};
 use vayla_store::AuditQuery;
 
@@ -147,13 +148,32 @@ fn bad_credentials() -> ApiError {
     ApiError::unauthorized("invalid_credentials", "unknown user or wrong password")
 }
 
-pub async fn login(State(app): State<AppState>, ApiJson(body): ApiJson<Login>) -> Result<Json<TokenReply>, ApiError> {
+/// `429 too_many_attempts` with `Retry-After`: this address used up its failed logins (see `throttle.rs`).
+fn throttled(wait: std::time::Duration) -> Response {
+    let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+    let error = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_attempts",
+        format!("too many failed logins from this address; try again in {secs} s"),
+    );
+    let mut response = error.into_response();
+    response.headers_mut().insert(header::RETRY_AFTER, secs.into());
+    response
+}
+
+pub async fn login(
+    State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ApiJson(body): ApiJson<Login>,
+) -> Result<Json<TokenReply>, Response> {
+    app.login_throttle.check(peer.ip()).await.map_err(throttled)?;
     let config = app.rooms_config.borrow().clone();
     let person = SubjectId::new(body.username.trim()).ok().and_then(|id| config.person(&id).cloned());
     let ok = verify_secret(&app.hashing, body.password, person.as_ref().map(|p| p.password_hash.clone())).await;
     let Some(person) = person.filter(|_| ok) else {
         tracing::info!("login refused");
-        return Err(bad_credentials());
+        app.login_throttle.failed(peer.ip()).await;
+        return Err(bad_credentials().into_response());
     };
     let (token, claims) = app.auth.issue_access(&person.id, person.role, now_ms());
     tracing::info!(subject = %person.id, role = %person.role, "logged in");
@@ -171,14 +191,18 @@ pub async fn login(State(app): State<AppState>, ApiJson(body): ApiJson<Login>) -
 
 pub async fn device_login(
     State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ApiJson(body): ApiJson<DeviceLogin>,
-) -> Result<Json<TokenReply>, ApiError> {
+) -> Result<Json<TokenReply>, Response> {
+    app.login_throttle.check(peer.ip()).await.map_err(throttled)?;
     let config = app.rooms_config.borrow().clone();
     let device = RoomId::new(body.device.trim()).ok().and_then(|id| config.device(&id).cloned());
     let ok = verify_secret(&app.hashing, body.credential, device.as_ref().map(|d| d.credential_hash.clone())).await;
     let Some(device) = device.filter(|_| ok) else {
         tracing::info!("device login refused");
-        return Err(ApiError::unauthorized("invalid_credentials", "unknown device or wrong credential"));
+        app.login_throttle.failed(peer.ip()).await;
+        let error = ApiError::unauthorized("invalid_credentials", "unknown device or wrong credential");
+        return Err(error.into_response());
     };
     let (token, claims) = app.auth.issue_access(&device.subject, Role::Device, now_ms());
     tracing::info!(device = %device.id, "device logged in");

@@ -62,6 +62,8 @@ pub struct AppState {
     pub interpreting: crate::interpreting::Cascade,
     /// Tells watching clients what changed (see `events.rs`); publish after the database change commits.
     pub events: crate::events::Events,
+    /// Slows password guessing per client address.
+    pub login_throttle: crate::throttle::LoginThrottle,
 }
 
 /// Which rooms-config is in force, and the last change that was refused.
@@ -234,6 +236,10 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         calendar_sync: calendar_sync.clone(),
         interpreting,
         events: events.clone(),
+        login_throttle: crate::throttle::LoginThrottle::start(
+            config.login_failure_burst,
+            Duration::from_secs(config.login_failure_refill_s),
+        ),
     };
     let reloader = Reloader {
         dir: config.rooms_config.clone(),

@@ -57,6 +57,10 @@ pub struct Config {
     /// Sustained messages per second a connection may send, and the burst above it.
     pub rate_per_s: u32,
     pub rate_burst: u32,
+    /// Failed logins one client address may make at once, and then one more per `login_failure_refill_s`
+    /// seconds; beyond that its logins get `429 too_many_attempts` (see `throttle.rs`).
+    pub login_failure_burst: u32,
+    pub login_failure_refill_s: u64,
     /// Messages queued towards one client before it counts as too slow and is disconnected.
     pub outbound_queue: usize,
     /// How long shutdown waits for connections to close.
@@ -105,6 +109,8 @@ impl Default for Config {
             max_connections: 4_096,
             rate_per_s: 20,
             rate_burst: 60,
+            login_failure_burst: 10,
+            login_failure_refill_s: 30,
             outbound_queue: 256,
             shutdown_grace_ms: 5_000,
             turn_urls: Vec::new(),

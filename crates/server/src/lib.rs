@@ -18,6 +18,7 @@ pub mod openapi;
 pub mod rooms;
 pub mod rooms_config;
 pub mod scheduling;
+pub mod throttle;
 pub mod ws;
 
 pub use app::{start, Server};

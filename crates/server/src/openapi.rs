@@ -114,7 +114,7 @@ pub fn spec() -> Value {
             params: vec![],
             body: Some(schema("Login")),
             ok: ("200", "The access token", Some(schema("TokenReply"))),
-            errors: &[("401", "invalid_credentials")],
+            errors: &[("401", "invalid_credentials"), ("429", "too_many_attempts")],
         },
     );
     add(
@@ -128,7 +128,7 @@ pub fn spec() -> Value {
             params: vec![],
             body: Some(schema("DeviceLogin")),
             ok: ("200", "The access token", Some(schema("TokenReply"))),
-            errors: &[("401", "invalid_credentials")],
+            errors: &[("401", "invalid_credentials"), ("429", "too_many_attempts")],
         },
     );
     add(
