@@ -6,6 +6,7 @@
 pub mod calendar;
 pub mod ids;
 pub mod interpreting;
+pub mod reports;
 pub mod room;
 pub mod walkin;
 

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use vayla_domain::reports::{Cents, Prices};
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -82,6 +83,13 @@ pub struct Config {
     /// `vayla_domain::interpreting::response_deadline` (minutes to a day). For tests and drills: a short window
     /// lets an offer expire and the request move on without waiting. Not set in production.
     pub interpreter_offer_window_ms: Option<u64>,
+    // --- Reports: unit prices of the tasks service points invoice agencies for (docs/reports.md) -----------
+    /// Remote-session booking, euros (`"2.95"` or `2.95` in the file). Default: the pilot's 2.95.
+    pub price_session_booking: Cents,
+    /// Opening the remote connection, euros. Default: the pilot's 1.77.
+    pub price_connection_opening: Cents,
+    /// Preparing interpretation, euros. Default: the pilot's 2.95.
+    pub price_interpretation_preparation: Cents,
 }
 
 impl Default for Config {
@@ -119,6 +127,9 @@ impl Default for Config {
             calendar_sync_period_s: 15 * 60,
             calendar_allow_private_hosts: false,
             interpreter_offer_window_ms: None,
+            price_session_booking: Prices::PILOT.session_booking,
+            price_connection_opening: Prices::PILOT.connection_opening,
+            price_interpretation_preparation: Prices::PILOT.interpretation_preparation,
         }
     }
 }
@@ -157,7 +168,7 @@ pub enum ConfigError {
 }
 
 /// Environment variables read by [`Config::load`], with the field each sets.
-pub const ENV_VARS: [(&str, &str); 18] = [
+pub const ENV_VARS: [(&str, &str); 21] = [
     ("VAYLA_MEDIA_BIND", "media_bind"),
     ("VAYLA_MEDIA_PUBLIC_IP", "media_public_ip"),
     ("VAYLA_MEDIA_TCP", "media_tcp"),
@@ -176,6 +187,9 @@ pub const ENV_VARS: [(&str, &str); 18] = [
     ("VAYLA_TURN_TTL_S", "turn_ttl_s"),
     ("VAYLA_CALENDAR_SYNC_PERIOD_S", "calendar_sync_period_s"),
     ("VAYLA_CALENDAR_ALLOW_PRIVATE_HOSTS", "calendar_allow_private_hosts"),
+    ("VAYLA_PRICE_SESSION_BOOKING", "price_session_booking"),
+    ("VAYLA_PRICE_CONNECTION_OPENING", "price_connection_opening"),
+    ("VAYLA_PRICE_INTERPRETATION_PREPARATION", "price_interpretation_preparation"),
 ];
 
 impl Config {
@@ -228,6 +242,15 @@ impl Config {
                     config.calendar_allow_private_hosts =
                         parse_bool(&value).ok_or_else(|| bad("expected true or false".into()))?
                 }
+                "VAYLA_PRICE_SESSION_BOOKING" => {
+                    config.price_session_booking = value.parse().map_err(|e| bad(format!("{e}")))?
+                }
+                "VAYLA_PRICE_CONNECTION_OPENING" => {
+                    config.price_connection_opening = value.parse().map_err(|e| bad(format!("{e}")))?
+                }
+                "VAYLA_PRICE_INTERPRETATION_PREPARATION" => {
+                    config.price_interpretation_preparation = value.parse().map_err(|e| bad(format!("{e}")))?
+                }
                 _ => {}
             }
         }
@@ -254,6 +277,15 @@ impl Config {
 
     pub fn heartbeat(&self) -> Duration {
         Duration::from_millis(self.heartbeat_ms)
+    }
+
+    /// The unit prices of the billing export.
+    pub fn prices(&self) -> Prices {
+        Prices {
+            session_booking: self.price_session_booking,
+            connection_opening: self.price_connection_opening,
+            interpretation_preparation: self.price_interpretation_preparation,
+        }
     }
 
     /// Where the ICE-TCP listener binds, or `None` when media over TCP is off.
@@ -324,5 +356,21 @@ mod tests {
         assert!(c.turn_enabled());
         let env = [("VAYLA_TURN_TTL_S".to_string(), "soon".to_string())];
         assert!(matches!(Config::load(None, env), Err(ConfigError::Env { .. })));
+    }
+
+    #[test]
+    fn billing_prices_default_to_the_pilot_and_come_from_file_or_environment() {
+        assert_eq!(Config::default().prices(), Prices::PILOT);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("vayla.toml");
+        std::fs::write(&file, "price_session_booking = \"3.10\"\nprice_connection_opening = 2.5\n").unwrap();
+        let env = [("VAYLA_PRICE_INTERPRETATION_PREPARATION".to_string(), "4".to_string())];
+        let c = Config::load(Some(&file), env).unwrap();
+        assert_eq!(
+            (c.price_session_booking, c.price_connection_opening, c.price_interpretation_preparation),
+            (Cents(310), Cents(250), Cents(400))
+        );
+        let env = [("VAYLA_PRICE_SESSION_BOOKING".to_string(), "2,95".to_string())];
+        assert!(matches!(Config::load(None, env), Err(ConfigError::Env { .. })), "decimal point only");
     }
 }

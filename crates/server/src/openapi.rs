@@ -90,6 +90,12 @@ impl Op<'_> {
     }
 }
 
+/// An already built operation, for the ones whose success is not JSON.
+fn add_raw(paths: &mut Map<String, Value>, path: &str, method: &str, op: Value) {
+    let entry = paths.entry(path.to_string()).or_insert_with(|| json!({}));
+    entry[method] = op;
+}
+
 const FORBIDDEN: (&str, &str) = ("403", "forbidden: the caller's role may not do this");
 
 /// The whole document.
@@ -883,6 +889,89 @@ pub fn spec() -> Value {
     );
 
     interpreter_registry_paths(&mut add);
+    // --- Feedback and reports (see docs/reports.md) ---------------------------------------------------
+    add(
+        "/api/sessions/{session}/feedback",
+        "post",
+        Op {
+            id: "giveFeedback",
+            tag: "reports",
+            summary: "The customer's anonymous answer to the survey after a session: by the device of the session's \
+                      room only, once the session has ended, once per session.",
+            auth: true,
+            params: vec![path_param("session", "The session's id")],
+            body: Some(json!({ "type": "object", "required": ["rating", "outcome", "language"],
+                "additionalProperties": false, "properties": {
+                "rating": { "type": "integer", "minimum": 1, "maximum": 5 },
+                "outcome": { "type": "string", "enum": ["done", "initiated", "neither"] },
+                "comment": { "type": "string", "maxLength": 500 },
+                "language": { "type": "string", "enum": ["fi", "sv", "en"] } } })),
+            ok: (
+                "201",
+                "Recorded",
+                Some(json!({ "type": "object", "properties": {
+                    "session": s_("string"), "rating": s_("integer"), "outcome": s_("string"),
+                    "language": s_("string"), "has_comment": s_("boolean") } })),
+            ),
+            errors: &[
+                ("400", "invalid_feedback"),
+                ("403", "forbidden (not a device), wrong_room (another room's session)"),
+                ("404", "unknown_session"),
+                ("409", "session_not_ended, feedback_exists"),
+            ],
+        },
+    );
+    let period = || {
+        vec![
+            json!({ "name": "year", "in": "query", "required": true, "schema": { "type": "integer" } }),
+            json!({ "name": "month", "in": "query", "required": false, "description": "1-12; or quarter; neither: the year",
+                    "schema": { "type": "integer", "minimum": 1, "maximum": 12 } }),
+            json!({ "name": "quarter", "in": "query", "required": false, "schema": { "type": "integer", "minimum": 1, "maximum": 4 } }),
+            query_param("service_point", "Only this service point (an advisor's own is forced)"),
+            query_param("agency", "Only this agency"),
+        ]
+    };
+    let csv_ok = |what: &str| {
+        json!({ "description": what, "content": { "text/csv": { "schema": { "type": "string" } } } })
+    };
+    for (path, id, summary, admin_only, csv) in [
+        ("/api/reports/summary", "reportSummary",
+         "Every figure of the period: sessions per service point x agency x month and year to date, kinds, time of \
+          day, durations, waiting times, appointments and no-shows, interpreting, feedback. Admins; advisors for \
+          their own service point.", false, false),
+        ("/api/reports/summary.csv", "reportSummaryCsv", "The summary as CSV, one figure per row.", false, true),
+        ("/api/reports/billing", "reportBilling",
+         "Tasks per agency x task of a quarter (year and quarter required): count, unit price, total. Admins only.",
+         true, false),
+        ("/api/reports/billing.csv", "reportBillingCsv", "The billing export as CSV. Admins only.", true, true),
+        ("/api/reports/interpreters", "reportInterpreters",
+         "Interpreters' records for invoicing: stays in rooms, preparation tasks, totals per interpreter and \
+          provider. Admins only.", true, false),
+        ("/api/reports/interpreters.csv", "reportInterpretersCsv", "The interpreters' records as CSV. Admins only.",
+         true, true),
+    ] {
+        let mut op = Op {
+            id,
+            tag: "reports",
+            summary,
+            auth: true,
+            params: period(),
+            body: None,
+            ok: ("200", "The report", Some(json!({ "type": if path.ends_with("summary") { "object" } else { "array" } }))),
+            errors: &[
+                ("400", "invalid_period"),
+                if admin_only { ("403", "forbidden: admins only") } else { ("403", "forbidden: admins, or an advisor for their own service point") },
+            ],
+        }
+        .build();
+        if csv {
+            op["responses"]["200"] = csv_ok("CSV, UTF-8, a fixed header line (see docs/reports.md)");
+        }
+        if path == "/api/reports/interpreters" {
+            op["responses"]["200"]["content"]["application/json"]["schema"] = json!({ "type": "object" });
+        }
+        add_raw(&mut paths, path, "get", op);
+    }
 
     json!({
         "openapi": "3.1.0",
@@ -900,7 +989,8 @@ pub fn spec() -> Value {
             { "name": "calendar", "description": "The calendar model: seeded from rooms-config, edits win." },
             { "name": "appointments", "description": "Slot search and booking." },
             { "name": "interpreters", "description": "Interpreter requests and the offer cascade." },
-            { "name": "interpreter-registry", "description": "Interpreters, their languages, providers and contacts." }
+            { "name": "interpreter-registry", "description": "Interpreters, their languages, providers and contacts." },
+            { "name": "reports", "description": "Customer feedback, reports, billing and interpreters' records." }
         ],
         "paths": paths,
         "components": {

@@ -11,7 +11,9 @@
 //! - secret calendar feeds per expert and device, and experts' external busy time — see `feeds`,
 //! - the interpreter registry, interpreter requests and their offers, one accepted interpreter per
 //!   request — see `interpreting`,
-//! - the walk-in queue: tickets (one open per device, one expert per ticket) and who is on duty — see `walkin`.
+//! - the walk-in queue: tickets (one open per device, one expert per ticket) and who is on duty — see `walkin`,
+//! - customers' anonymous feedback, one answer per session — see `feedback`,
+//! - the raw rows of the reports (sessions, walk-in tickets, appointments of a time range) — see `reports`.
 //!
 //! Everything goes through sqlx's `Any` driver with runtime-bound queries, so one set of SQL statements
 //! serves both backends. That is why the schema sticks to TEXT, 64-bit integers and BLOB/BYTEA, times
@@ -27,9 +29,11 @@ mod calendar;
 mod dburl;
 mod directory;
 mod error;
+mod feedback;
 mod feeds;
 mod interpreting;
 mod keys;
+mod reports;
 mod sessions;
 mod testing;
 mod walkin;
@@ -43,6 +47,7 @@ pub use calendar::{CalendarEntry, CalendarKind, CalendarSeed, CalendarSource, SE
 pub use dburl::redact as redact_url;
 pub use directory::{AgencyRecord, DeviceRecord, DirectorySnapshot, PersonRecord, ServicePointRecord};
 pub use error::StoreError;
+pub use feedback::FeedbackRecord;
 pub use feeds::{CalendarFeedRecord, ExternalCalendarKind, ExternalCalendarRecord};
 pub use interpreting::{
     InterpreterContactRecord, InterpreterProviderRecord, InterpreterRecord, InterpreterRequestRecord,
@@ -50,6 +55,7 @@ pub use interpreting::{
     RequestCancelReason,
 };
 pub use keys::SigningKeyRecord;
+pub use reports::{AppointmentReportRow, InterpreterStayRow, SessionReportRow, TicketReportRow};
 pub use sessions::{LockRecord, NewSession, ParticipationRecord, SeatRecord, SessionRecord};
 pub use testing::{drop_postgres_database, fresh_postgres_database, postgres_test_admin_url};
 pub use walkin::{NewWalkinTicket, WalkinDutyRecord, WalkinSide, WalkinStatus, WalkinTicketRecord};
