@@ -216,6 +216,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         store.clone(),
         config_rx.clone(),
         config.interpreter_offer_window_ms,
+        events.clone(),
         shutdown_rx.clone(),
     );
 
@@ -339,6 +340,7 @@ fn router(state: AppState, config: &Config) -> Router {
         .route("/api/interpreter-offers/{request}/accept", post(crate::interpreting::accept))
         .route("/api/interpreter-offers/{request}/decline", post(crate::interpreting::decline))
         .route("/api/interpreter-requests/{request}/withdraw", post(crate::interpreting::withdraw))
+        .route("/api/interpreter-requests/{request}/cancel", post(crate::interpreting::cancel))
         // The interpreter registry (crate::interpreter_registry).
         .route("/api/interpreters", get(crate::interpreter_registry::list))
         .route(

@@ -19,12 +19,19 @@
 //!
 //! The registry is mirrored from the rooms-config's interpreters ([`seed_registry`]) with defaults: every language
 //! at professional level, remote video only, provider `rooms-config`; edits through the registry API
-//! (`crate::interpreter_registry`) win over the seed until reverted. Notifications are by polling for now: the
-//! interpreter's page reads `GET /api/me/interpreter-offers`, the scheduler's `GET …/interpreter-request`.
+//! (`crate::interpreter_registry`) win over the seed until reverted.
+//!
+//! **Live notices** go through the events hub (`crate::events`) after each change has committed ([`tell`]): the
+//! schedulers hear of every state change of a request (`interpreter_requests`, key the request), every
+//! interpreter whose offer was sent, closed, accepted, released or withdrawn hears of it (`interpreter_offers`,
+//! key the interpreter), and a change of who is assigned is an `appointments` change too. The cascade task tells
+//! of the changes it makes itself (a new request's first offers, expiries and what follows them); a handler tells
+//! of its own change together with the moving on it asked the task for. Clients then read the REST endpoints.
 
 use crate::api::{ApiJson, Caller};
 use crate::app::AppState;
 use crate::error::ApiError;
+use crate::events::{Audience, Change, Events};
 use crate::now_ms;
 use crate::rooms_config::RoomsConfig;
 use crate::scheduling::model::{closed, Model};
@@ -41,9 +48,10 @@ use tokio::task::JoinHandle;
 use vayla_domain::calendar::{local_date, LocalDays, ResourceCalendar, ResourceKey, DAY};
 use vayla_domain::interpreting::{
     match_interpreters, Candidate, Command, Competence, Effect, Interpreter, InterpreterNeed, LanguageSkill,
-    LanguageTag, Modality, NeededTime, OfferMode, Request,
+    LanguageTag, Modality, NeededTime, OfferMode, Request, MIN_RESPONSE,
 };
 use vayla_domain::{Millis, Role, SubjectId};
+use vayla_protocol::Topic;
 use vayla_store::{
     AppointmentRecord, AppointmentStatus, CalendarSource, InterpreterRecord, InterpreterRequestRecord,
     InterpreterRequestState, LanguageLevel, NewInterpreterRequest, NewOffer, OfferOutcome, RequestCancelReason, Store,
@@ -159,10 +167,11 @@ pub fn start(
     store: Store,
     config: watch::Receiver<Arc<RoomsConfig>>,
     offer_window_ms: Option<u64>,
+    events: Events,
     shutdown: watch::Receiver<bool>,
 ) -> (Cascade, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(64);
-    let actor = Actor { store, config, offer_window_ms };
+    let actor = Actor { store, config, offer_window_ms, events };
     (Cascade { tx }, tokio::spawn(actor.run(rx, shutdown)))
 }
 
@@ -170,6 +179,7 @@ struct Actor {
     store: Store,
     config: watch::Receiver<Arc<RoomsConfig>>,
     offer_window_ms: Option<u64>,
+    events: Events,
 }
 
 impl Actor {
@@ -217,15 +227,22 @@ impl Actor {
             }
         };
         for id in due {
-            match self.store.expire_offers(&id, CASCADE_AUTHOR, now as i64).await {
-                Ok(r) if r.state == InterpreterRequestState::Open => {
-                    if let Err(e) = self.advance(&id).await {
+            let before = self.store.get_interpreter_request(&id).await.ok().flatten();
+            let after = match self.store.expire_offers(&id, CASCADE_AUTHOR, now as i64).await {
+                Ok(r) if r.state == InterpreterRequestState::Open => match self.advance(&id).await {
+                    Ok(moved) => moved,
+                    Err(e) => {
                         tracing::error!(request = %id, error = %e.message, "interpreter request: cannot move on");
+                        r
                     }
+                },
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(request = %id, error = %e, "interpreter offers: cannot expire");
+                    continue;
                 }
-                Ok(_) => {}
-                Err(e) => tracing::error!(request = %id, error = %e, "interpreter offers: cannot expire"),
-            }
+            };
+            tell(&self.events, &self.store, before.as_ref(), &after, true).await;
         }
     }
 
@@ -236,10 +253,12 @@ impl Actor {
                 InterpreterRequestState::Cancelled => {}
                 InterpreterRequestState::Exhausted => {
                     let reason = RequestCancelReason::NoLongerNeeded;
-                    self.store
+                    let replaced = self
+                        .store
                         .cancel_interpreter_request(&earlier.id, reason, &new.created_by, new.created_at)
                         .await
                         .map_err(store_error)?;
+                    tell(&self.events, &self.store, Some(&earlier), &replaced, false).await;
                 }
                 state => {
                     return Err(ApiError::conflict(
@@ -250,7 +269,14 @@ impl Actor {
             }
         }
         let created = self.store.create_interpreter_request(new).await.map_err(store_error)?;
-        self.advance(&created.id).await
+        let moved = self.advance(&created.id).await;
+        // Tell of the new request even if moving it on failed: it exists, and the scheduler should see it.
+        let after = match &moved {
+            Ok(r) => r.clone(),
+            Err(_) => load_request(&self.store, &created.id).await.unwrap_or(created),
+        };
+        tell(&self.events, &self.store, None, &after, true).await;
+        moved
     }
 
     /// Offers an `open` request to the next qualified, available interpreters not yet asked in this round, or
@@ -406,6 +432,11 @@ pub struct RequestView {
     pub round: i64,
     pub assigned_interpreter: Option<String>,
     pub cancel_reason: Option<RequestCancelReason>,
+    /// Why nobody interprets, set exactly when `exhausted`: `nobody_qualified` (no qualified, available
+    /// interpreter was left to ask), `nobody_accepted` (everyone asked declined or let the offer expire) or
+    /// `too_late` (the appointment is too close to ask anyone). The scheduler rebooks: requests again, or
+    /// reschedules the appointment and then requests again.
+    pub unfilled: Option<&'static str>,
     pub offers: Vec<OfferView>,
     pub created_by: String,
     pub created_at: String,
@@ -417,8 +448,22 @@ fn ms(t: i64) -> Millis {
     t.max(0) as Millis
 }
 
-fn view(r: &InterpreterRequestRecord) -> RequestView {
+/// Why an exhausted request ended unfilled (see [`RequestView::unfilled`]); `start` is its appointment's.
+fn unfilled(r: &InterpreterRequestRecord, start: i64) -> Option<&'static str> {
+    if r.state != InterpreterRequestState::Exhausted {
+        None
+    } else if start.saturating_sub(r.updated_at) < MIN_RESPONSE as i64 {
+        Some("too_late")
+    } else if r.current_offers().next().is_none() {
+        Some("nobody_qualified")
+    } else {
+        Some("nobody_accepted")
+    }
+}
+
+fn view(r: &InterpreterRequestRecord, appointment_start: i64) -> RequestView {
     RequestView {
+        unfilled: unfilled(r, appointment_start),
         id: r.id.clone(),
         appointment: r.appointment_id.clone(),
         language: r.language.clone(),
@@ -645,7 +690,7 @@ pub async fn create(
         created_at: now as i64,
     };
     let record = app.interpreting.create(new).await?;
-    Ok((StatusCode::CREATED, Json(view(&record))))
+    Ok((StatusCode::CREATED, Json(view(&record, a.start_ms))))
 }
 
 /// `GET /api/appointments/{id}/interpreter-request`: the appointment's current interpreter request (the live
@@ -667,7 +712,7 @@ pub async fn status(
         .ok_or_else(|| {
             ApiError::not_found("no_interpreter_request", format!("appointment {id} has no interpreter request"))
         })?;
-    Ok(Json(view(current)))
+    Ok(Json(view(current, a.start_ms)))
 }
 
 /// `GET /api/me/interpreter-offers`: the calling interpreter's pending offers, soonest deadline first.
@@ -754,13 +799,18 @@ pub async fn accept(
 ) -> Result<Json<AnswerView>, ApiError> {
     let me = require_interpreter(&caller)?;
     let now = now_ms() as i64;
+    let before = load_request(&app.store, &request).await?;
     match app.store.accept_offer(&request, &me, &me, now).await {
-        Ok(r) => Ok(Json(answer(&r, &me))),
+        Ok(r) => {
+            tell(&app.events, &app.store, Some(&before), &r, true).await;
+            Ok(Json(answer(&r, &me)))
+        }
         Err(busy @ StoreError::ResourceBusy { .. }) => {
-            let r = app.store.decline_offer(&request, &me, &me, now).await.map_err(store_error)?;
+            let mut r = app.store.decline_offer(&request, &me, &me, now).await.map_err(store_error)?;
             if r.state == InterpreterRequestState::Open {
-                app.interpreting.advance(&request).await?;
+                r = app.interpreting.advance(&request).await?;
             }
+            tell(&app.events, &app.store, Some(&before), &r, true).await;
             Err(store_error(busy))
         }
         Err(e) => Err(store_error(e)),
@@ -775,10 +825,12 @@ pub async fn decline(
     Path(request): Path<String>,
 ) -> Result<Json<AnswerView>, ApiError> {
     let me = require_interpreter(&caller)?;
+    let before = load_request(&app.store, &request).await?;
     let mut r = app.store.decline_offer(&request, &me, &me, now_ms() as i64).await.map_err(store_error)?;
     if r.state == InterpreterRequestState::Open {
         r = app.interpreting.advance(&request).await?;
     }
+    tell(&app.events, &app.store, Some(&before), &r, true).await;
     Ok(Json(answer(&r, &me)))
 }
 
@@ -790,6 +842,7 @@ pub async fn withdraw(
     Path(request): Path<String>,
 ) -> Result<Json<AnswerView>, ApiError> {
     let me = require_interpreter(&caller)?;
+    let before = load_request(&app.store, &request).await?;
     let r = app.store.cancel_by_interpreter(&request, &me, &me, now_ms() as i64).await.map_err(|e| match e {
         StoreError::InterpreterRequestWrongState { .. } => {
             ApiError::conflict("not_assigned", "you are not the interpreter assigned to this request")
@@ -797,16 +850,105 @@ pub async fn withdraw(
         other => store_error(other),
     })?;
     let r = if r.state == InterpreterRequestState::Open { app.interpreting.advance(&request).await? } else { r };
+    tell(&app.events, &app.store, Some(&before), &r, true).await;
     Ok(Json(answer(&r, &me)))
 }
 
 /// The appointment was cancelled: its interpreter requests end too (pending offers withdrawn, an assigned
-/// interpreter released). Called by `POST /api/appointments/{id}/cancel`.
+/// interpreter released), and the schedulers and every interpreter concerned are told. Called by
+/// `POST /api/appointments/{id}/cancel`, which tells the appointment's own watchers.
 pub async fn appointment_cancelled(app: &AppState, appointment: &str, by: &str) -> Result<(), ApiError> {
     let reason = RequestCancelReason::AppointmentCancelled;
-    app.store
+    let before: HashMap<String, InterpreterRequestRecord> = app
+        .store
+        .interpreter_requests_for_appointment(appointment)
+        .await?
+        .into_iter()
+        .map(|r| (r.id.clone(), r))
+        .collect();
+    let after = app
+        .store
         .cancel_interpreter_requests_for_appointment(appointment, reason, by, now_ms() as i64)
         .await
         .map_err(store_error)?;
+    for r in &after {
+        tell(&app.events, &app.store, before.get(&r.id), r, false).await;
+    }
     Ok(())
+}
+
+/// `POST /api/interpreter-requests/{request}/cancel`: the scheduler withdraws the request (no interpreter is
+/// needed any more): pending offers are withdrawn, an assigned interpreter is released and told. Same roles as
+/// requesting. A request already cancelled is `409 request_wrong_state`.
+pub async fn cancel(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(request): Path<String>,
+) -> Result<Json<RequestView>, ApiError> {
+    let config = crate::scheduling::config(&app);
+    let before = load_request(&app.store, &request).await?;
+    let a = load_appointment(&app.store, &before.appointment_id).await?;
+    may_manage(&config, &caller, &a.service_point)?;
+    let reason = RequestCancelReason::NoLongerNeeded;
+    let after = app
+        .store
+        .cancel_interpreter_request(&request, reason, &caller.0.sub, now_ms() as i64)
+        .await
+        .map_err(store_error)?;
+    tell(&app.events, &app.store, Some(&before), &after, true).await;
+    Ok(Json(view(&after, a.start_ms)))
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Live notices
+
+/// Tells the watchers what one request's change meant (see the module docs), from the request as it was
+/// (`None`: it is new) and as it is now. Nothing when nothing changed. `announce_appointment`: also tell the
+/// appointment's watchers when who is assigned changed (off when the caller announces the appointment itself).
+/// Call after the change has committed; never fails (a notice is a hint, REST is the truth).
+pub async fn tell(
+    events: &Events,
+    store: &Store,
+    before: Option<&InterpreterRequestRecord>,
+    after: &InterpreterRequestRecord,
+    announce_appointment: bool,
+) {
+    if before.is_some_and(|b| b.version == after.version && b.offers == after.offers) {
+        return;
+    }
+    events.publish(Change { topic: Topic::InterpreterRequests, key: after.id.clone(), audience: Audience::Schedulers });
+    let old: HashMap<(&str, i64), OfferOutcome> = before
+        .map(|b| b.offers.iter().map(|o| ((o.interpreter_id.as_str(), o.round), o.outcome)).collect())
+        .unwrap_or_default();
+    let mut people: BTreeSet<&str> = after
+        .offers
+        .iter()
+        .filter(|o| old.get(&(o.interpreter_id.as_str(), o.round)) != Some(&o.outcome))
+        .map(|o| o.interpreter_id.as_str())
+        .collect();
+    let was = before.and_then(|b| b.assigned_interpreter.as_deref());
+    let is = after.assigned_interpreter.as_deref();
+    if was != is {
+        people.extend(was);
+        people.extend(is);
+    }
+    for person in people {
+        if let Ok(subject) = SubjectId::new(person) {
+            let change = Change {
+                topic: Topic::InterpreterOffers,
+                key: person.to_string(),
+                audience: Audience::Person(subject),
+            };
+            events.publish(change);
+        }
+    }
+    if announce_appointment && was != is {
+        match store.get_appointment(&after.appointment_id).await {
+            Ok(Some(a)) => crate::scheduling::booking::announce_to(events, &a),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(appointment = %after.appointment_id, error = %e, "cannot announce the appointment")
+            }
+        }
+    }
 }

@@ -738,6 +738,8 @@ pub fn spec() -> Value {
             "state": { "type": "string", "enum": ["open", "offered", "accepted", "exhausted", "cancelled"] },
             "round": s_("integer"), "assigned_interpreter": { "type": ["string", "null"] },
             "cancel_reason": { "type": ["string", "null"], "enum": ["appointment_cancelled", "no_longer_needed", null] },
+            "unfilled": { "type": ["string", "null"], "enum": ["nobody_qualified", "nobody_accepted", "too_late", null],
+                          "description": "Why nobody interprets; set exactly when exhausted" },
             "offers": array(json!({ "type": "object", "properties": {
                 "interpreter": s_("string"), "sent_at": t(), "deadline": t(),
                 "outcome": { "type": "string", "enum": ["pending", "accepted", "declined", "expired", "withdrawn",
@@ -885,6 +887,21 @@ pub fn spec() -> Value {
             body: None,
             ok: ("200", "What the withdrawal led to", Some(answer_view())),
             errors: &[FORBIDDEN, ("404", "unknown_interpreter_request"), ("409", "not_assigned")],
+        },
+    );
+    add(
+        "/api/interpreter-requests/{request}/cancel",
+        "post",
+        Op {
+            id: "cancelInterpreterRequest",
+            tag: "interpreters",
+            summary: "The scheduler cancels the request (no interpreter needed): offers withdrawn, an assigned \
+                      interpreter released and told.",
+            auth: true,
+            params: request_param(),
+            body: None,
+            ok: ("200", "The cancelled request", Some(request_view())),
+            errors: &[FORBIDDEN, ("404", "unknown_interpreter_request"), ("409", "request_wrong_state")],
         },
     );
 

@@ -12,7 +12,9 @@ use chrono::{Datelike, Duration as Days, NaiveDate, Weekday};
 use common::{eventually, spawn_app, spawn_app_with, Backend, TestApp};
 use serde_json::{json, Value};
 use std::time::Duration;
+use vayla_client::Signal;
 use vayla_domain::calendar::{finnish_holiday, local_date, local_to_utc, LocalTime};
+use vayla_protocol::{ServerMessage, Topic};
 
 // ---------------------------------------------------------------------------------------------------------
 // Helpers
@@ -597,7 +599,169 @@ async fn the_registry_is_edited_through_the_api_and_contacts_stay_private(backen
     assert_eq!(e["modalities"], json!(["remote_video"]));
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// Live notices over the signalling WebSocket
+
+/// A connection watching with `who`'s access token.
+async fn watcher(app: &TestApp, who: &str) -> Signal {
+    let token = app.login(who).await;
+    let mut s = app.signal().await;
+    match s.watch(&token).await.expect("watch answered") {
+        ServerMessage::Watching { .. } => s,
+        other => panic!("expected watching, got {other:?}"),
+    }
+}
+
+/// The next `changed` message, whatever it is.
+async fn next_change(s: &mut Signal) -> (Topic, String) {
+    loop {
+        match s.recv(Duration::from_secs(10)).await.expect("a change arrives") {
+            ServerMessage::Changed { topic, key } => return (topic, key),
+            ServerMessage::Pong { .. } => continue,
+            other => panic!("expected changed, got {other:?}"),
+        }
+    }
+}
+
+/// Reads changes until `topic` / `key` arrives (other changes may come first: each step of a request can push
+/// more than one). Fails if it does not come among the next 50 or within 10 s of the last.
+async fn told(s: &mut Signal, topic: Topic, key: &str) {
+    let mut seen = Vec::new();
+    for _ in 0..50 {
+        let change = next_change(s).await;
+        if change.0 == topic && change.1 == key {
+            return;
+        }
+        seen.push(change);
+    }
+    panic!("never told of {topic:?} {key}; got {seen:?}");
+}
+
+async fn both_sides_are_told_of_every_answer_withdrawal_and_cancellation(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let scheduler = app.login("scheduler").await;
+    let mut sched_ws = watcher(&app, "scheduler").await;
+    let mut aino_ws = watcher(&app, "tulkki-aino").await;
+    let mut sofia_ws = watcher(&app, "tulkki-sofia").await;
+    let mut sami_ws = watcher(&app, "tulkki-sami").await;
+
+    // Requested: the scheduler sees the request, Aino her offer.
+    let first = book(&app, &scheduler, "mikkeli-1", "kela-anna").await;
+    let r = request(&app, &scheduler, &first, json!({ "language": "sv", "modality": "remote_video" })).await;
+    let id = r["id"].as_str().unwrap().to_string();
+    told(&mut sched_ws, Topic::InterpreterRequests, &id).await;
+    told(&mut aino_ws, Topic::InterpreterOffers, "tulkki-aino").await;
+
+    // Aino declines: her offer is closed, Sofia is offered it, the scheduler sees the move.
+    expect(answer(&app, "tulkki-aino", &id, "decline").await, 200, "");
+    told(&mut aino_ws, Topic::InterpreterOffers, "tulkki-aino").await;
+    told(&mut sofia_ws, Topic::InterpreterOffers, "tulkki-sofia").await;
+    told(&mut sched_ws, Topic::InterpreterRequests, &id).await;
+
+    // Sofia accepts: the request and the appointment (now interpreted) change for the scheduler.
+    expect(answer(&app, "tulkki-sofia", &id, "accept").await, 200, "");
+    told(&mut sofia_ws, Topic::InterpreterOffers, "tulkki-sofia").await;
+    told(&mut sched_ws, Topic::InterpreterRequests, &id).await;
+    told(&mut sched_ws, Topic::Appointments, &first).await;
+
+    // Sofia withdraws: the scheduler is told, and sees who withdrew; Aino declined already, so nobody is left.
+    let sofia = app.login("tulkki-sofia").await;
+    expect(post(&app, &format!("/api/interpreter-requests/{id}/withdraw"), &sofia, json!({})).await, 200, "");
+    told(&mut sched_ws, Topic::InterpreterRequests, &id).await;
+    told(&mut sched_ws, Topic::Appointments, &first).await;
+    told(&mut sofia_ws, Topic::InterpreterOffers, "tulkki-sofia").await;
+    let s = status(&app, &scheduler, &first).await;
+    assert_eq!((s["state"].as_str(), s["unfilled"].as_str()), (Some("exhausted"), Some("nobody_accepted")), "{s}");
+    assert_eq!(history(&s)[1], ("tulkki-sofia".to_string(), "cancelled".to_string()), "the withdrawal shows: {s}");
+
+    // The scheduler rebooks (requests again); Aino accepts this time.
+    let again = request(&app, &scheduler, &first, json!({ "language": "sv", "modality": "remote_video" })).await;
+    let id2 = again["id"].as_str().unwrap().to_string();
+    assert_eq!(again["unfilled"], Value::Null);
+    told(&mut sched_ws, Topic::InterpreterRequests, &id2).await;
+    let asked = pending(&again)[0].clone();
+    expect(answer(&app, &asked, &id2, "accept").await, 200, "");
+    let asked_ws = if asked == "tulkki-aino" { &mut aino_ws } else { &mut sofia_ws };
+    told(asked_ws, Topic::InterpreterOffers, &asked).await;
+
+    // The appointment is cancelled: the assigned interpreter is told and released.
+    let cancel = json!({ "reason": "the customer cancelled" });
+    expect(post(&app, &format!("/api/appointments/{first}/cancel"), &scheduler, cancel).await, 200, "");
+    told(asked_ws, Topic::InterpreterOffers, &asked).await;
+    told(&mut sched_ws, Topic::InterpreterRequests, &id2).await;
+    let s = status(&app, &scheduler, &first).await;
+    assert_eq!(s["cancel_reason"], "appointment_cancelled");
+    assert!(offers(&app, &asked).await.is_empty());
+
+    // The scheduler cancels a request itself: Sami, assigned, is told; his time is free again. Sami heard
+    // nothing of the Swedish request before: the first change he gets is this one.
+    let second = book(&app, &scheduler, "mikkeli-2", "kela-mikko").await;
+    let r = request(&app, &scheduler, &second, json!({ "language": "fse", "modality": "remote_video" })).await;
+    let id3 = r["id"].as_str().unwrap().to_string();
+    assert_eq!(next_change(&mut sami_ws).await, (Topic::InterpreterOffers, "tulkki-sami".to_string()));
+    expect(answer(&app, "tulkki-sami", &id3, "accept").await, 200, "");
+    told(&mut sami_ws, Topic::InterpreterOffers, "tulkki-sami").await;
+    let cancel_path = format!("/api/interpreter-requests/{id3}/cancel");
+    for who in ["kela-mikko", "tulkki-sami", "advisor-kiiminki"] {
+        let token = app.login(who).await;
+        expect(post(&app, &cancel_path, &token, json!({})).await, 403, "forbidden");
+    }
+    let c = expect(post(&app, &cancel_path, &scheduler, json!({})).await, 200, "");
+    assert_eq!((c["state"].as_str(), c["cancel_reason"].as_str()), (Some("cancelled"), Some("no_longer_needed")));
+    told(&mut sami_ws, Topic::InterpreterOffers, "tulkki-sami").await;
+    told(&mut sched_ws, Topic::Appointments, &second).await;
+    assert!(appointment(&app, &scheduler, &second).await["interpreters"].as_array().unwrap().is_empty());
+    expect(post(&app, &cancel_path, &scheduler, json!({})).await, 409, "request_wrong_state");
+    expect(
+        post(&app, "/api/interpreter-requests/nope/cancel", &scheduler, json!({})).await,
+        404,
+        "unknown_interpreter_request",
+    );
+}
+
+async fn the_scheduler_is_told_when_nobody_accepts_in_time(backend: Backend) {
+    let app = spawn_app_with(backend, |c| c.interpreter_offer_window_ms = Some(1_500)).await;
+    let scheduler = app.login("scheduler").await;
+    let mut sched_ws = watcher(&app, "scheduler").await;
+    let mut aino_ws = watcher(&app, "tulkki-aino").await;
+    let mut sofia_ws = watcher(&app, "tulkki-sofia").await;
+
+    // Nobody qualifies at all (no Arabic interpreter): exhausted at once, and said why.
+    let first = book(&app, &scheduler, "mikkeli-1", "kela-anna").await;
+    let r = request(&app, &scheduler, &first, json!({ "language": "ar", "modality": "remote_video" })).await;
+    assert_eq!((r["state"].as_str(), r["unfilled"].as_str()), (Some("exhausted"), Some("nobody_qualified")), "{r}");
+    told(&mut sched_ws, Topic::InterpreterRequests, r["id"].as_str().unwrap()).await;
+
+    // Swedish, nobody answers: each expiry is pushed to the interpreter whose offer expired and to the next one
+    // asked, and the scheduler is pushed the end: exhausted, nobody accepted.
+    let r = request(&app, &scheduler, &first, json!({ "language": "sv", "modality": "remote_video" })).await;
+    let id = r["id"].as_str().unwrap().to_string();
+    told(&mut aino_ws, Topic::InterpreterOffers, "tulkki-aino").await; // offered
+    told(&mut aino_ws, Topic::InterpreterOffers, "tulkki-aino").await; // expired
+    told(&mut sofia_ws, Topic::InterpreterOffers, "tulkki-sofia").await; // offered
+    told(&mut sofia_ws, Topic::InterpreterOffers, "tulkki-sofia").await; // expired
+    let mut last = Value::Null;
+    for _ in 0..10 {
+        told(&mut sched_ws, Topic::InterpreterRequests, &id).await;
+        last = status(&app, &scheduler, &first).await;
+        if last["state"] == "exhausted" {
+            break;
+        }
+    }
+    assert_eq!(
+        (last["state"].as_str(), last["unfilled"].as_str()),
+        (Some("exhausted"), Some("nobody_accepted")),
+        "{last}"
+    );
+    assert_eq!(
+        history(&last),
+        [("tulkki-aino".to_string(), "expired".to_string()), ("tulkki-sofia".to_string(), "expired".to_string())]
+    );
+}
+
 on_both_backends!(
+    both_sides_are_told_of_every_answer_withdrawal_and_cancellation,
+    the_scheduler_is_told_when_nobody_accepts_in_time,
     the_registry_is_edited_through_the_api_and_contacts_stay_private,
     decline_moves_the_offer_on_and_accept_reserves_the_interpreter,
     an_unanswered_offer_expires_and_the_next_interpreter_is_asked,

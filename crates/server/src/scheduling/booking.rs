@@ -470,11 +470,16 @@ pub async fn create(
 /// advisors, and every expert and interpreter it holds or ever held (one taken off by a reschedule must hear
 /// of it too). Call after the change has committed.
 fn announce(app: &AppState, record: &AppointmentRecord) {
+    announce_to(&app.events, record);
+}
+
+/// [`announce`] with the events hub alone (for the interpreter cascade task, which has no `AppState`).
+pub(crate) fn announce_to(events: &crate::events::Events, record: &AppointmentRecord) {
     use crate::events::{Audience, Change};
     let change = |audience| Change { topic: vayla_protocol::Topic::Appointments, key: record.id.clone(), audience };
-    app.events.publish(change(Audience::Schedulers));
+    events.publish(change(Audience::Schedulers));
     if let Ok(room) = RoomId::new(record.device.as_str()) {
-        app.events.publish(change(Audience::Device(room)));
+        events.publish(change(Audience::Device(room)));
     }
     let mut people: Vec<&str> = record
         .reservations
@@ -486,7 +491,7 @@ fn announce(app: &AppState, record: &AppointmentRecord) {
     people.dedup();
     for person in people {
         if let Ok(subject) = vayla_domain::SubjectId::new(person) {
-            app.events.publish(change(Audience::Person(subject)));
+            events.publish(change(Audience::Person(subject)));
         }
     }
 }
