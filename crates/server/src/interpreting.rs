@@ -527,8 +527,12 @@ pub struct MyAssignmentView {
     pub sign_language: bool,
     pub modality: String,
     pub notes: Option<String>,
-    /// `assigned` (the interpreter is booked), or `cancelled` (the appointment was cancelled and released them).
+    /// `assigned` (the interpreter is booked), or `cancelled` (the appointment or the request was cancelled and
+    /// released them).
     pub state: &'static str,
+    /// Why it was cancelled, set exactly when `cancelled`: `appointment_cancelled`, or `no_longer_needed` (the
+    /// scheduler cancelled the interpreter request).
+    pub cancel_reason: Option<RequestCancelReason>,
     /// The appointment's own status: `booked`, `cancelled`, `no_show`, `completed`.
     pub appointment_status: AppointmentStatus,
 }
@@ -780,6 +784,13 @@ pub async fn my_assignments(
                 modality: r.modality.clone(),
                 notes: r.notes.clone(),
                 state: if assigned && a.status != AppointmentStatus::Cancelled { "assigned" } else { "cancelled" },
+                cancel_reason: if assigned && a.status != AppointmentStatus::Cancelled {
+                    None
+                } else if a.status == AppointmentStatus::Cancelled {
+                    Some(RequestCancelReason::AppointmentCancelled)
+                } else {
+                    Some(r.cancel_reason.unwrap_or(RequestCancelReason::NoLongerNeeded))
+                },
                 appointment_status: a.status,
             },
         ));

@@ -836,6 +836,7 @@ pub fn spec() -> Value {
                 "language": s_("string"), "sign_language": s_("boolean"), "modality": s_("string"),
                 "notes": { "type": ["string", "null"] },
                 "state": { "type": "string", "enum": ["assigned", "cancelled"] },
+                "cancel_reason": { "type": ["string", "null"], "enum": ["appointment_cancelled", "no_longer_needed", null] },
                 "appointment_status": { "type": "string", "enum": ["booked", "cancelled", "no_show", "completed"] } } }))),
             ),
             errors: &[FORBIDDEN],

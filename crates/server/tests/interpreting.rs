@@ -692,6 +692,14 @@ async fn both_sides_are_told_of_every_answer_withdrawal_and_cancellation(backend
     let s = status(&app, &scheduler, &first).await;
     assert_eq!(s["cancel_reason"], "appointment_cancelled");
     assert!(offers(&app, &asked).await.is_empty());
+    let token = app.login(&asked).await;
+    let mine = expect(get(&app, "/api/me/interpreter-assignments", &token).await, 200, "");
+    let listed = mine.as_array().unwrap().iter().find(|a| a["request"] == id2.as_str()).expect("still listed");
+    assert_eq!(
+        (listed["state"].as_str(), listed["cancel_reason"].as_str()),
+        (Some("cancelled"), Some("appointment_cancelled")),
+        "{listed}"
+    );
 
     // The scheduler cancels a request itself: Sami, assigned, is told; his time is free again. Sami heard
     // nothing of the Swedish request before: the first change he gets is this one.
@@ -710,6 +718,13 @@ async fn both_sides_are_told_of_every_answer_withdrawal_and_cancellation(backend
     assert_eq!((c["state"].as_str(), c["cancel_reason"].as_str()), (Some("cancelled"), Some("no_longer_needed")));
     told(&mut sami_ws, Topic::InterpreterOffers, "tulkki-sami").await;
     told(&mut sched_ws, Topic::Appointments, &second).await;
+    let token = app.login("tulkki-sami").await;
+    let mine = expect(get(&app, "/api/me/interpreter-assignments", &token).await, 200, "");
+    assert_eq!(
+        (mine[0]["state"].as_str(), mine[0]["cancel_reason"].as_str()),
+        (Some("cancelled"), Some("no_longer_needed")),
+        "{mine}"
+    );
     assert!(appointment(&app, &scheduler, &second).await["interpreters"].as_array().unwrap().is_empty());
     expect(post(&app, &cancel_path, &scheduler, json!({})).await, 409, "request_wrong_state");
     expect(
