@@ -242,6 +242,17 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
             Duration::from_secs(config.login_failure_refill_s),
         ),
     };
+    // Walk-in queue: the timekeeper expires, abandons and serves tickets from the database.
+    let walkin_task = crate::walkin::start(
+        crate::walkin::TaskDeps {
+            store: store.clone(),
+            rooms: state.rooms.clone(),
+            config: config_rx.clone(),
+            events: events.clone(),
+            settings: crate::walkin::Settings::from_config(&config),
+        },
+        shutdown_rx.clone(),
+    );
     let reloader = Reloader {
         dir: config.rooms_config.clone(),
         interval: Duration::from_millis(config.reload_interval_ms),
@@ -260,6 +271,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         media_task,
         tokio::spawn(calendar_sync.run(Duration::from_secs(config.calendar_sync_period_s), shutdown_rx.clone())),
         interpreting_task,
+        walkin_task,
     ];
 
     let router = router(state, &config);
@@ -370,6 +382,13 @@ fn router(state: AppState, config: &Config) -> Router {
         .route("/api/reports/billing.csv", get(crate::reports::billing_csv_file))
         .route("/api/reports/interpreters", get(crate::reports::interpreters))
         .route("/api/reports/interpreters.csv", get(crate::reports::interpreters_csv))
+        // Walk-in queue
+        .route("/api/walkin/tickets", get(crate::walkin::list).post(crate::walkin::create))
+        .route("/api/walkin/tickets/{id}", get(crate::walkin::get_one))
+        .route("/api/walkin/tickets/{id}/accept", post(crate::walkin::accept))
+        .route("/api/walkin/tickets/{id}/cancel", post(crate::walkin::cancel))
+        .route("/api/walkin/queue", get(crate::walkin::queue))
+        .route("/api/walkin/duty", get(crate::walkin::get_duty).put(crate::walkin::put_duty))
         .route("/api", any(api::no_such_endpoint))
         .route("/api/", any(api::no_such_endpoint))
         .route("/api/{*rest}", any(api::no_such_endpoint))

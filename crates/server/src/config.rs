@@ -90,6 +90,16 @@ pub struct Config {
     pub price_connection_opening: Cents,
     /// Preparing interpretation, euros. Default: the pilot's 2.95.
     pub price_interpretation_preparation: Cents,
+    // --- Walk-in queue (see `walkin.rs`, `docs/walkin.md`)
+    /// A walk-in ticket nobody accepted within this many minutes expires. 0 expires tickets at once (tests).
+    pub walkin_ticket_timeout_min: u64,
+    /// An accepted walk-in ticket whose session nobody (or not everyone) came into within this many minutes is
+    /// abandoned and its session ended.
+    pub walkin_join_timeout_min: u64,
+    /// The typical walk-in session in minutes, for the estimated wait when the ticket names no service.
+    pub walkin_default_session_min: u64,
+    /// How often the walk-in timekeeper looks at the open tickets (timeouts, sessions that ended).
+    pub walkin_check_interval_ms: u64,
 }
 
 impl Default for Config {
@@ -130,6 +140,10 @@ impl Default for Config {
             price_session_booking: Prices::PILOT.session_booking,
             price_connection_opening: Prices::PILOT.connection_opening,
             price_interpretation_preparation: Prices::PILOT.interpretation_preparation,
+            walkin_ticket_timeout_min: 60,
+            walkin_join_timeout_min: 10,
+            walkin_default_session_min: 20,
+            walkin_check_interval_ms: 1_000,
         }
     }
 }
@@ -192,6 +206,13 @@ pub const ENV_VARS: [(&str, &str); 21] = [
     ("VAYLA_PRICE_INTERPRETATION_PREPARATION", "price_interpretation_preparation"),
 ];
 
+/// The walk-in queue's environment variables, with the field each sets (read by [`Config::load`] too).
+pub const WALKIN_ENV_VARS: [(&str, &str); 3] = [
+    ("VAYLA_WALKIN_TICKET_TIMEOUT_MIN", "walkin_ticket_timeout_min"),
+    ("VAYLA_WALKIN_JOIN_TIMEOUT_MIN", "walkin_join_timeout_min"),
+    ("VAYLA_WALKIN_SESSION_MIN", "walkin_default_session_min"),
+];
+
 impl Config {
     /// Read `file` (if given), then apply the variables of [`ENV_VARS`] found in `env`.
     pub fn load(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Config, ConfigError> {
@@ -250,6 +271,16 @@ impl Config {
                 }
                 "VAYLA_PRICE_INTERPRETATION_PREPARATION" => {
                     config.price_interpretation_preparation = value.parse().map_err(|e| bad(format!("{e}")))?
+                }
+                // Walk-in queue
+                "VAYLA_WALKIN_TICKET_TIMEOUT_MIN" => {
+                    config.walkin_ticket_timeout_min = value.parse().map_err(|e| bad(format!("{e}")))?
+                }
+                "VAYLA_WALKIN_JOIN_TIMEOUT_MIN" => {
+                    config.walkin_join_timeout_min = value.parse().map_err(|e| bad(format!("{e}")))?
+                }
+                "VAYLA_WALKIN_SESSION_MIN" => {
+                    config.walkin_default_session_min = value.parse().map_err(|e| bad(format!("{e}")))?
                 }
                 _ => {}
             }
@@ -372,5 +403,19 @@ mod tests {
         );
         let env = [("VAYLA_PRICE_SESSION_BOOKING".to_string(), "2,95".to_string())];
         assert!(matches!(Config::load(None, env), Err(ConfigError::Env { .. })), "decimal point only");
+    }
+
+    #[test]
+    fn walkin_timeouts_default_and_come_from_the_environment() {
+        let c = Config::default();
+        assert_eq!(
+            (c.walkin_ticket_timeout_min, c.walkin_join_timeout_min, c.walkin_default_session_min),
+            (60, 10, 20)
+        );
+        let env = WALKIN_ENV_VARS.map(|(name, _)| (name.to_string(), "7".to_string()));
+        let c = Config::load(None, env).unwrap();
+        assert_eq!((c.walkin_ticket_timeout_min, c.walkin_join_timeout_min, c.walkin_default_session_min), (7, 7, 7));
+        let env = [("VAYLA_WALKIN_TICKET_TIMEOUT_MIN".to_string(), "an hour".to_string())];
+        assert!(matches!(Config::load(None, env), Err(ConfigError::Env { .. })));
     }
 }

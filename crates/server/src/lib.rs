@@ -21,6 +21,7 @@ pub mod rooms;
 pub mod rooms_config;
 pub mod scheduling;
 pub mod throttle;
+pub mod walkin;
 pub mod ws;
 
 pub use app::{start, Server};

@@ -907,6 +907,7 @@ pub fn spec() -> Value {
     );
 
     interpreter_registry_paths(&mut add);
+    walkin_paths(&mut add);
     // --- Feedback and reports (see docs/reports.md) ---------------------------------------------------
     add(
         "/api/sessions/{session}/feedback",
@@ -949,24 +950,42 @@ pub fn spec() -> Value {
             query_param("agency", "Only this agency"),
         ]
     };
-    let csv_ok = |what: &str| {
-        json!({ "description": what, "content": { "text/csv": { "schema": { "type": "string" } } } })
-    };
+    let csv_ok =
+        |what: &str| json!({ "description": what, "content": { "text/csv": { "schema": { "type": "string" } } } });
     for (path, id, summary, admin_only, csv) in [
-        ("/api/reports/summary", "reportSummary",
-         "Every figure of the period: sessions per service point x agency x month and year to date, kinds, time of \
+        (
+            "/api/reports/summary",
+            "reportSummary",
+            "Every figure of the period: sessions per service point x agency x month and year to date, kinds, time of \
           day, durations, waiting times, appointments and no-shows, interpreting, feedback. Admins; advisors for \
-          their own service point.", false, false),
+          their own service point.",
+            false,
+            false,
+        ),
         ("/api/reports/summary.csv", "reportSummaryCsv", "The summary as CSV, one figure per row.", false, true),
-        ("/api/reports/billing", "reportBilling",
-         "Tasks per agency x task of a quarter (year and quarter required): count, unit price, total. Admins only.",
-         true, false),
+        (
+            "/api/reports/billing",
+            "reportBilling",
+            "Tasks per agency x task of a quarter (year and quarter required): count, unit price, total. Admins only.",
+            true,
+            false,
+        ),
         ("/api/reports/billing.csv", "reportBillingCsv", "The billing export as CSV. Admins only.", true, true),
-        ("/api/reports/interpreters", "reportInterpreters",
-         "Interpreters' records for invoicing: stays in rooms, preparation tasks, totals per interpreter and \
-          provider. Admins only.", true, false),
-        ("/api/reports/interpreters.csv", "reportInterpretersCsv", "The interpreters' records as CSV. Admins only.",
-         true, true),
+        (
+            "/api/reports/interpreters",
+            "reportInterpreters",
+            "Interpreters' records for invoicing: stays in rooms, preparation tasks, totals per interpreter and \
+          provider. Admins only.",
+            true,
+            false,
+        ),
+        (
+            "/api/reports/interpreters.csv",
+            "reportInterpretersCsv",
+            "The interpreters' records as CSV. Admins only.",
+            true,
+            true,
+        ),
     ] {
         let mut op = Op {
             id,
@@ -975,10 +994,18 @@ pub fn spec() -> Value {
             auth: true,
             params: period(),
             body: None,
-            ok: ("200", "The report", Some(json!({ "type": if path.ends_with("summary") { "object" } else { "array" } }))),
+            ok: (
+                "200",
+                "The report",
+                Some(json!({ "type": if path.ends_with("summary") { "object" } else { "array" } })),
+            ),
             errors: &[
                 ("400", "invalid_period"),
-                if admin_only { ("403", "forbidden: admins only") } else { ("403", "forbidden: admins, or an advisor for their own service point") },
+                if admin_only {
+                    ("403", "forbidden: admins only")
+                } else {
+                    ("403", "forbidden: admins, or an advisor for their own service point")
+                },
             ],
         }
         .build();
@@ -1008,7 +1035,8 @@ pub fn spec() -> Value {
             { "name": "appointments", "description": "Slot search and booking." },
             { "name": "interpreters", "description": "Interpreter requests and the offer cascade." },
             { "name": "interpreter-registry", "description": "Interpreters, their languages, providers and contacts." },
-            { "name": "reports", "description": "Customer feedback, reports, billing and interpreters' records." }
+            { "name": "reports", "description": "Customer feedback, reports, billing and interpreters' records." },
+            { "name": "walk-in", "description": "The walk-in queue: tickets, on-duty experts and interpreters, accepts." }
         ],
         "paths": paths,
         "components": {
@@ -1340,6 +1368,174 @@ fn interpreter_registry_paths(add: &mut dyn FnMut(&str, &str, Op<'_>)) {
                 "phone": s_("string"), "email": s_("string") } })),
             ok: ("200", "The provider as it is now (201 when added)", Some(provider())),
             errors: &[FORBIDDEN, ("422", "invalid_registry")],
+        },
+    );
+}
+
+/// The walk-in queue (`walkin.rs`, `docs/walkin.md`).
+fn walkin_paths(add: &mut dyn FnMut(&str, &str, Op<'_>)) {
+    let t = || json!({ "type": "string", "format": "date-time" });
+    let opt = |ty: &str| json!({ "type": [ty, "null"] });
+    let status =
+        || json!({ "type": "string", "enum": ["waiting", "accepted", "served", "cancelled", "abandoned", "expired"] });
+    let ticket = || {
+        json!({ "type": "object", "properties": {
+            "id": s_("string"), "device": s_("string"), "room": s_("string"), "service_point": s_("string"),
+            "agency": s_("string"), "service": opt("string"), "language": s_("string"),
+            "interpreter_language": opt("string"), "status": status(), "created_at": t(),
+            "accepted_at": { "type": ["string", "null"], "format": "date-time" }, "expert": opt("string"),
+            "interpreter": opt("string"), "session_id": opt("string"),
+            "closed_at": { "type": ["string", "null"], "format": "date-time" }, "close_reason": opt("string"),
+            "position": opt("integer"), "estimated_wait_s": opt("integer"), "experts_on_duty": opt("integer"),
+            "waited_s": s_("integer"), "version": s_("integer") } })
+    };
+    let entry = || {
+        json!({ "type": "object", "properties": {
+            "id": s_("string"), "room": s_("string"), "device_name": s_("string"), "service_point": s_("string"),
+            "service_point_name": s_("string"), "agency": s_("string"), "service": opt("string"),
+            "language": s_("string"), "interpreter_language": opt("string"), "created_at": t(),
+            "waited_s": s_("integer"), "position": opt("integer"), "expert_accepted": s_("boolean"),
+            "interpreter_accepted": s_("boolean") } })
+    };
+    let duty = || json!({ "type": "object", "properties": { "on_duty": s_("boolean"), "since": opt("string") } });
+    let id = || vec![path_param("id", "The ticket's id")];
+    add(
+        "/api/walkin/tickets",
+        "post",
+        Op {
+            id: "createWalkinTicket",
+            tag: "walk-in",
+            summary: "A device (or an advisor of its service point) asks an agency for the next free expert. An \
+                      appointment-only agency answers 409 appointment_only with `slots` to book instead.",
+            auth: true,
+            params: vec![],
+            body: Some(json!({ "type": "object", "required": ["agency", "language"], "additionalProperties": false,
+                "properties": {
+                "device": { "type": "string", "description": "The device; a device may leave it out, an advisor must name one" },
+                "agency": s_("string"), "service": s_("string"),
+                "language": { "type": "string", "description": "The customer's language, BCP 47" },
+                "interpreter_language": { "type": "string", "description": "Ask for an interpreter of this language" } } })),
+            ok: ("201", "The ticket, waiting, with its position and estimated wait", Some(ticket())),
+            errors: &[
+                ("400", "invalid_language"),
+                ("403", "forbidden, wrong_device"),
+                ("404", "unknown_device, unknown_agency"),
+                ("409", "appointment_only (with agency, service, slots, book_at), ticket_open"),
+                ("422", "unknown_service, no_qualified_expert, no_qualified_interpreter"),
+            ],
+        },
+    );
+    add(
+        "/api/walkin/tickets",
+        "get",
+        Op {
+            id: "listWalkinTickets",
+            tag: "walk-in",
+            summary: "The open tickets the caller may see, oldest first, with positions and estimated waits.",
+            auth: true,
+            params: vec![],
+            body: None,
+            ok: ("200", "Open tickets", Some(array(ticket()))),
+            errors: &[FORBIDDEN],
+        },
+    );
+    add(
+        "/api/walkin/tickets/{id}",
+        "get",
+        Op {
+            id: "getWalkinTicket",
+            tag: "walk-in",
+            summary: "One ticket: status, position, estimated wait, and its room and session once accepted.",
+            auth: true,
+            params: id(),
+            body: None,
+            ok: ("200", "The ticket", Some(ticket())),
+            errors: &[FORBIDDEN, ("404", "unknown_ticket")],
+        },
+    );
+    add(
+        "/api/walkin/tickets/{id}/accept",
+        "post",
+        Op {
+            id: "acceptWalkinTicket",
+            tag: "walk-in",
+            summary: "An on-duty expert (or interpreter, when asked) takes the ticket; of racing accepts one wins. \
+                      Once everyone needed accepted, the device's room opens a session for them.",
+            auth: true,
+            params: id(),
+            body: None,
+            ok: ("200", "The ticket, with `room` and (once complete) `session_id`", Some(ticket())),
+            errors: &[
+                ("403", "forbidden, not_qualified"),
+                ("404", "unknown_ticket"),
+                ("409", "off_duty, ticket_taken, ticket_closed, room_busy"),
+                ("503", "room_unavailable"),
+            ],
+        },
+    );
+    add(
+        "/api/walkin/tickets/{id}/cancel",
+        "post",
+        Op {
+            id: "cancelWalkinTicket",
+            tag: "walk-in",
+            summary: "The device or its advisor withdraws the ticket (cancelled; abandoned once accepted, and its \
+                      session ends).",
+            auth: true,
+            params: id(),
+            body: None,
+            ok: ("200", "The closed ticket", Some(ticket())),
+            errors: &[("403", "forbidden, wrong_device"), ("404", "unknown_ticket"), ("409", "ticket_closed")],
+        },
+    );
+    add(
+        "/api/walkin/queue",
+        "get",
+        Op {
+            id: "walkinQueue",
+            tag: "walk-in",
+            summary: "The tickets the calling expert or interpreter can accept now (first come, first served), \
+                      and the open tickets they accepted.",
+            auth: true,
+            params: vec![],
+            body: None,
+            ok: (
+                "200",
+                "The queue",
+                Some(json!({ "type": "object", "properties": {
+                    "role": s_("string"), "agency": opt("string"), "on_duty": s_("boolean"),
+                    "tickets": array(entry()), "mine": array(ticket()) } })),
+            ),
+            errors: &[FORBIDDEN],
+        },
+    );
+    add(
+        "/api/walkin/duty",
+        "get",
+        Op {
+            id: "getWalkinDuty",
+            tag: "walk-in",
+            summary: "Whether the calling expert or interpreter is on duty for walk-in customers.",
+            auth: true,
+            params: vec![],
+            body: None,
+            ok: ("200", "The duty switch", Some(duty())),
+            errors: &[FORBIDDEN],
+        },
+    );
+    add(
+        "/api/walkin/duty",
+        "put",
+        Op {
+            id: "putWalkinDuty",
+            tag: "walk-in",
+            summary: "Go on or off duty for walk-in customers.",
+            auth: true,
+            params: vec![],
+            body: Some(json!({ "type": "object", "required": ["on_duty"], "additionalProperties": false,
+                "properties": { "on_duty": s_("boolean") } })),
+            ok: ("200", "The duty switch", Some(duty())),
+            errors: &[FORBIDDEN],
         },
     );
 }
