@@ -949,11 +949,7 @@ async fn tend(deps: &TaskDeps, t: &WalkinTicketRecord, now: Millis) -> Result<()
                     close(WalkinStatus::Served, end_reason.as_deref().unwrap_or("ended")).await
                 }),
                 Some(rec) if rec.locks.is_empty() && now >= accepted_at(t).saturating_add(s.join_timeout_ms) => {
-                    let closed = close(WalkinStatus::Abandoned, "session_never_started").await;
-                    if closed.is_ok() {
-                        end_ticket_session(&deps.rooms, &t.device, session).await;
-                    }
-                    Some(closed)
+                    Some(close(WalkinStatus::Abandoned, "session_never_started").await)
                 }
                 Some(_) => None,
                 // The session row is gone (never happens: sessions are kept); nothing to wait for.
@@ -966,6 +962,11 @@ async fn tend(deps: &TaskDeps, t: &WalkinTicketRecord, now: Millis) -> Result<()
         None => Ok(()),
         Some(Ok(closed)) => {
             tracing::info!(ticket = %closed.id, status = closed.status.as_str(), reason = ?closed.close_reason, "walk-in ticket closed");
+            // An abandoned ticket's session is not wanted any more. The record read before the change may not have
+            // shown the session yet (the accept linked it meanwhile): the closed record does.
+            if let (WalkinStatus::Abandoned, Some(session)) = (closed.status, &closed.session_id) {
+                end_ticket_session(&deps.rooms, &closed.device, session).await;
+            }
             announce(&deps.store, &deps.events, &closed).await;
             Ok(())
         }
