@@ -65,6 +65,8 @@ registerStrings({
     'interp.assign.cancelled': 'Peruttu',
     'interp.assign.cancelledNote': 'Ajanvaraus on peruttu: sinun ei tarvitse osallistua.',
     'interp.assign.cancelledNow': 'Ajanvaraus on peruttu: tulkkaus {when}, {place}.',
+    'interp.assign.notNeededNote': 'Tulkkausta ei enää tarvita: sinun ei tarvitse osallistua.',
+    'interp.assign.notNeededNow': 'Tulkkausta ei enää tarvita: {when}, {place}.',
     'interp.assign.cancelledSome': { one: 'Yksi tulkkauksistasi on peruttu.', other: '{n} tulkkaustasi on peruttu.' },
     'interp.fact.place': 'Paikka',
     'interp.fact.service': 'Palvelu',
@@ -142,6 +144,8 @@ registerStrings({
     'interp.assign.cancelled': 'Avbokad',
     'interp.assign.cancelledNote': 'Bokningen är avbokad: du behöver inte delta.',
     'interp.assign.cancelledNow': 'Bokningen är avbokad: tolkningen {when}, {place}.',
+    'interp.assign.notNeededNote': 'Tolkningen behövs inte längre: du behöver inte delta.',
+    'interp.assign.notNeededNow': 'Tolkningen behövs inte längre: {when}, {place}.',
     'interp.assign.cancelledSome': { one: 'En av dina tolkningar är avbokad.', other: '{n} av dina tolkningar är avbokade.' },
     'interp.fact.place': 'Plats',
     'interp.fact.service': 'Tjänst',
@@ -219,6 +223,8 @@ registerStrings({
     'interp.assign.cancelled': 'Cancelled',
     'interp.assign.cancelledNote': 'The appointment was cancelled: you need not attend.',
     'interp.assign.cancelledNow': 'An appointment was cancelled: the interpreting {when}, {place}.',
+    'interp.assign.notNeededNote': 'The interpreting is no longer needed: you need not attend.',
+    'interp.assign.notNeededNow': 'The interpreting is no longer needed: {when}, {place}.',
     'interp.assign.cancelledSome': { one: 'One of your assignments was cancelled.', other: '{n} of your assignments were cancelled.' },
     'interp.fact.place': 'Place',
     'interp.fact.service': 'Service',
@@ -524,11 +530,14 @@ function tellCancellations(list) {
   } else {
     const fresh = list.filter((x) => x.state === 'cancelled' && seenStates.get(x.request) === 'assigned');
     if (fresh.length) {
-      announce(fresh.map((x) => t('interp.assign.cancelledNow', { when: when(x.start), place: placeText(x) })).join(' '));
+      announce(fresh.map((x) => t(notNeeded(x) ? 'interp.assign.notNeededNow' : 'interp.assign.cancelledNow', { when: when(x.start), place: placeText(x) })).join(' '));
     }
   }
   seenStates = states;
 }
+
+/** Cancelled because the scheduler withdrew the interpreter request (the appointment itself still holds). */
+const notNeeded = (x) => x.cancel_reason === 'no_longer_needed';
 
 /** "ti 15.12.2026 klo 10.00", or "tänään klo 10.00". */
 function when(instant) {
@@ -658,7 +667,9 @@ function assignmentItem(a, now) {
       { class: 'my-appt__main' },
       h('p', {}, h('span', { class: 'my-appt__time' }, dateAndRange(a))),
       facts(a),
-      cancelled ? h('p', { class: 'interp-cancelled' }, t('interp.assign.cancelledNote')) : null,
+      cancelled
+        ? h('p', { class: 'interp-cancelled' }, t(notNeeded(a) ? 'interp.assign.notNeededNote' : 'interp.assign.cancelledNote'))
+        : null,
     ),
     h('div', { class: 'my-appt__action interp-actions' }, ...actions),
   );

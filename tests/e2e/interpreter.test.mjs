@@ -5,7 +5,8 @@
 // expert are in and locks once the interpreter joins; the interpreter sees both other parties' video and, after
 // "Show document", the document; the sign-language interpreter's tile covers at least a third of the expert's
 // (and the device's) screen, and the interpreter's camera is captured and sent for signing. A cancelled
-// appointment stays listed as cancelled and the page says so; a withdrawal takes one off the list. axe-core
+// appointment (or interpreter request) stays listed as cancelled and the page says so; a withdrawal takes one
+// off the list. axe-core
 // finds nothing on the interpreter page (offers, assignments, in the room) in Finnish, Swedish and English.
 //
 // Three Chromium pages at once on a small machine: every camera is captured small (the test needs pictures, not
@@ -395,10 +396,20 @@ pageTest('a cancelled appointment stays listed as cancelled and the page says so
   await expectNoAxeViolations(interpreter, { label: 'the interpreter page, a cancelled assignment (fi)' });
   await expectReflow(interpreter, 'the lists');
 
+  // Another, accepted over the API, whose interpreter request the scheduler withdraws: listed as no longer needed.
+  const fourth = await bookWithInterpreter('mikkeli-3', 'kela-anna', Math.ceil((Date.now() + 300 * MIN) / MIN) * MIN, null);
+  const samiLogin = await login(server.url, INTERPRETER);
+  await call(server.url, `/api/interpreter-offers/${fourth.request}/accept`, { method: 'POST', token: samiLogin.access_token });
+  const fourthRow = `#assignments-list [data-assignment="${fourth.request}"]`;
+  await interpreter.waitForSelector(`${fourthRow}[data-state="assigned"]`, { timeout: WAIT });
+  await api(`/api/interpreter-requests/${fourth.request}/cancel`, { method: 'POST' });
+  await interpreter.waitForSelector(`${fourthRow}[data-state="cancelled"]`, { timeout: WAIT });
+  assert.match(await text(interpreter, fourthRow), /Tulkkausta ei enää tarvita: sinun ei tarvitse osallistua\./);
+  await interpreter.waitForFunction(() => /Tulkkausta ei enää tarvita: /.test(document.getElementById('notice').textContent), null, { timeout: WAIT });
+
   // A new one, accepted over the API, is withdrawn on the page: it leaves the list and goes back to the cascade.
   const third = await bookWithInterpreter('mikkeli-3', 'kela-mikko', Math.ceil((Date.now() + 200 * MIN) / MIN) * MIN, null);
-  const sami = await login(server.url, INTERPRETER);
-  await call(server.url, `/api/interpreter-offers/${third.request}/accept`, { method: 'POST', token: sami.access_token });
+  await call(server.url, `/api/interpreter-offers/${third.request}/accept`, { method: 'POST', token: samiLogin.access_token });
   const row = `#assignments-list [data-assignment="${third.request}"]`;
   await interpreter.waitForSelector(`${row} [data-withdraw]`, { timeout: WAIT });
   await interpreter.click(`${row} [data-withdraw]`);
