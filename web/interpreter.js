@@ -2,7 +2,8 @@
 // deadline), see one's own assignments (today and later; one whose appointment was cancelled stays listed as
 // cancelled, and the page says so), withdraw from one, and join the device's room when it opens. In the room the
 // interpreter sees the customer's camera and the expert(s) side by side, the customer's document only when asked
-// ("Show document", off by default), and themself small; mute, camera off, leave.
+// ("Show document", off by default), and themself small; mute, camera off, leave. Walk-in customers who need
+// an interpreter now are listed too, for interpreters on duty (interpreter-walkin.js).
 //
 // The lists follow GET /api/me/interpreter-offers and GET /api/me/interpreter-assignments (docs/appointments.md,
 // "Interpreters"), fetched again whenever the server says an offer or an appointment of theirs changed
@@ -13,6 +14,7 @@
 
 import { api, apiFetch } from './api.js';
 import { watch } from './events.js';
+import { mountWalkin } from './interpreter-walkin.js';
 import { Auth, Call, isSignLanguage, openSource, SIGN_LANGUAGE } from './call.js';
 import { h, icon, setButtonIcon, setPressed, show, syncAudio, Tiles, videoTile } from './call-ui.js';
 import {
@@ -274,7 +276,7 @@ const SESSION_KEY = 'vayla.interpreter.login';
 const POLL_MS = 5000;
 const POLL_LIVE_MS = 20_000;
 /** Pushed changes that tell the page to fetch its lists again. */
-const TOPICS = ['interpreter_offers', 'appointments'];
+const TOPICS = ['interpreter_offers', 'appointments', 'walkin_queue'];
 /** The Join buttons follow the clock. */
 const REDRAW_MS = 15_000;
 /** How long before the start the room lets the booked interpreter in (the server's default early-join window). */
@@ -493,6 +495,7 @@ function refresh() {
 
 async function load() {
   if (!auth) return;
+  const walkinLoaded = walkin.load();
   let token;
   try {
     token = await auth.token();
@@ -518,6 +521,7 @@ async function load() {
     assignments = a.value;
   }
   if (o.status === 'fulfilled' || a.status === 'fulfilled') updatedAt = Date.now();
+  await walkinLoaded;
   render();
 }
 
@@ -690,6 +694,7 @@ function render() {
     els.assignmentsList.replaceChildren(...assignments.map((a) => assignmentItem(a, now)));
     show(els.assignmentsEmpty, assignments.length === 0);
   }
+  walkin.render();
   els.updated.textContent = updatedAt ? t('interp.updated', { time: formatTime(updatedAt, { seconds: true }) }) : '';
   if (focusSelector) document.querySelector(focusSelector)?.focus();
 }
@@ -746,6 +751,14 @@ els.listsView.addEventListener('click', (e) => {
     const a = assignments?.find((x) => x.request === button.dataset.join);
     if (a) joinRoom(a);
   }
+});
+
+/** Walk-in requests: their Join opens the device's room through the same call flow as an assignment. */
+const walkin = mountWalkin({
+  token: () => auth.token(),
+  rooms: () => rooms,
+  onJoin: (a) => joinRoom(a),
+  announce,
 });
 
 // ---- the call --------------------------------------------------------------------------------------------------

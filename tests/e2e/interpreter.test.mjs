@@ -6,8 +6,9 @@
 // "Show document", the document; the sign-language interpreter's tile covers at least a third of the expert's
 // (and the device's) screen, and the interpreter's camera is captured and sent for signing. A cancelled
 // appointment (or interpreter request) stays listed as cancelled and the page says so; a withdrawal takes one
-// off the list. axe-core
-// finds nothing on the interpreter page (offers, assignments, in the room) in Finnish, Swedish and English.
+// off the list. On duty, the interpreter takes a walk-in customer asking for sign language and joins once the
+// expert has accepted too. axe-core finds nothing on the interpreter page (offers, assignments, walk-in requests,
+// in the room) in Finnish, Swedish and English.
 //
 // Three Chromium pages at once on a small machine: every camera is captured small (the test needs pictures, not
 // sizes), and waits are generous.
@@ -101,10 +102,10 @@ async function waitForCallState(page, state, timeout = WAIT) {
 }
 
 /** The room as GET /api/rooms shows it once `ready(room)` holds (its live view follows the room's events). */
-async function roomWhen(ready, what) {
+async function roomWhen(ready, what, id = ROOM) {
   let room;
   for (let i = 0; i < 100; i++) {
-    room = (await getRooms(server.url)).find((r) => r.room === ROOM);
+    room = (await getRooms(server.url)).find((r) => r.room === id);
     if (ready(room)) return room;
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -417,5 +418,55 @@ pageTest('a cancelled appointment stays listed as cancelled and the page says so
   await interpreter.waitForFunction(() => /Peruit osallistumisesi/.test(document.getElementById('notice').textContent), null, { timeout: WAIT });
   const status = await api(`/api/appointments/${third.appointment}/interpreter-request`);
   assert.equal(status.assigned_interpreter, null, 'back in the cascade');
+});
+
+// ---- 4. walk-in requests ---------------------------------------------------------------------------------------
+
+pageTest('walk-in: on duty, the interpreter sees a walk-in customer asking for sign language, accepts, and joins once the expert has too', 90_000, async (pages) => {
+  const { interpreter } = scene;
+  assert.ok(interpreter, 'the interpreter page of the earlier tests is open');
+  pages.push(interpreter);
+  const WALKIN_ROOM = 'parainen-1';
+  await interpreter.waitForSelector('#walkin-view:not([hidden])', { timeout: WAIT });
+  assert.equal(await interpreter.getAttribute('#duty-button', 'aria-pressed'), 'false');
+  await interpreter.click('#duty-button');
+  await interpreter.waitForFunction(() => document.getElementById('duty-button').getAttribute('aria-pressed') === 'true', null, { timeout: WAIT });
+  await interpreter.waitForSelector('#walkin-empty:not([hidden])', { timeout: WAIT });
+
+  // A customer at Parainen asks Kela for an expert, with a Finnish Sign Language interpreter.
+  const advisor = await login(server.url, 'advisor-parainen');
+  const ticket = await call(server.url, '/api/walkin/tickets', {
+    method: 'POST',
+    token: advisor.access_token,
+    body: { device: WALKIN_ROOM, agency: 'kela', language: 'fi', interpreter_language: 'fse' },
+  });
+  const row = `#walkin-list [data-ticket="${ticket.id}"]`;
+  await interpreter.waitForSelector(row, { timeout: WAIT });
+  assert.match(await text(interpreter, row), /suomalainen viittomakieli · Paraisten yhteispalvelupiste – Pargas samservicekontor, /);
+  for (const lang of ['fi', 'sv', 'en']) {
+    await interpreter.click(`.lang-button[lang="${lang}"]`);
+    await expectNoAxeViolations(interpreter, { label: `the interpreter page, a walk-in request (${lang})` });
+  }
+  await interpreter.click('.lang-button[lang="fi"]');
+  await interpreter.click(`${row} [data-walkin-accept]`);
+  const mine = `#walkin-mine [data-mine-ticket="${ticket.id}"]`;
+  await interpreter.waitForSelector(mine, { timeout: WAIT });
+  assert.match(await text(interpreter, mine), /Odotetaan asiantuntijaa/);
+
+  // The expert accepts too: the room opens a session expecting all three, and the interpreter can join.
+  const expert = await login(server.url, 'kela-mikko');
+  await call(server.url, '/api/walkin/duty', { method: 'PUT', token: expert.access_token, body: { on_duty: true } });
+  await call(server.url, `/api/walkin/tickets/${ticket.id}/accept`, { method: 'POST', token: expert.access_token });
+  await interpreter.waitForSelector(`${mine} [data-walkin-join]`, { timeout: WAIT });
+  await expectNoAxeViolations(interpreter, { label: 'the interpreter page, an accepted walk-in request (fi)' });
+  await interpreter.screenshot({ path: join(RESULTS, 'interpreter-lists.png'), fullPage: true });
+  await interpreter.click(`${mine} [data-walkin-join]`);
+  await waitForCallState(interpreter, 'gathering');
+  const room = await roomWhen((r) => r.participants.length === 1, 'the interpreter', WALKIN_ROOM);
+  assert.deepEqual(room.seats.map((s) => s.role).sort(), ['device', 'expert', 'interpreter']);
+  assert.equal(room.participants[0].role, 'interpreter');
+  await interpreter.click('#leave-button');
+  await interpreter.waitForSelector('#lists-view:not([hidden])');
+  await endSession(server.url, advisor.access_token, WALKIN_ROOM).catch(() => {});
   await interpreter.context().close();
 });
