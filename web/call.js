@@ -282,6 +282,22 @@ export class Call extends EventTarget {
     window.addEventListener('online', this.onOnline);
   }
 
+  /**
+   * A session has just been opened for this room (a walk-in ticket was accepted): while waiting for one, ask
+   * again now rather than at the next retry.
+   */
+  retryNow() {
+    if (this.state !== 'waiting-for-session' || this.stopped || !this.noSessionTimer) return;
+    clearTimeout(this.noSessionTimer);
+    this.noSessionTimer = null;
+    const gen = this.generation;
+    this.roomTokenNow()
+      .then((token) => this.join(gen, token))
+      .catch((err) => {
+        if (gen === this.generation && !this.stopped) this.dropped(gen, err.message);
+      });
+  }
+
   /** Start: connect and join; reconnects by itself until `leave()`, the session's end or `replaced`. */
   start() {
     this.stopped = false;
@@ -478,6 +494,7 @@ export class Call extends EventTarget {
           this.attempt = 0;
           this.setState('waiting-for-session');
           this.noSessionTimer = setTimeout(async () => {
+            this.noSessionTimer = null;
             if (gen !== this.generation || this.stopped) return;
             try {
               await this.join(gen, await this.roomTokenNow());

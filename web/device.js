@@ -5,6 +5,7 @@ import { api } from './api.js';
 import { Auth, Call, CAPTURE, isSignLanguage, openSource } from './call.js';
 import { h, icon, setButtonIcon, setPressed, show, store, stored, syncAudio, Tiles, videoTile } from './call-ui.js';
 import { initI18n, onLanguageChange, registerStrings, roleLabel, stateLabel, t } from './i18n.js';
+import { mountWalkinDevice } from './walkin-device.js';
 
 registerStrings({
   fi: {
@@ -190,6 +191,8 @@ let callState = { state: 'connecting' };
 let participants = [];
 let remoteTracks = [];
 let backTimer = null;
+/** The "Ask for an expert" panel (walk-in queue), offered while the device waits for a session. */
+let walkin = null;
 
 // ---- errors ----------------------------------------------------------------------------------------------------
 
@@ -350,6 +353,13 @@ function startCall() {
     waitForSession: true,
     client: 'vayla-device-web/1',
   });
+  walkin ??= mountWalkinDevice({
+    slot: $('walkin-slot'),
+    token: () => auth.token(),
+    auth,
+    // The accepted ticket's session is open: join now instead of at the next "no session yet" retry.
+    onSessionReady: () => call?.retryNow(),
+  });
   call.addEventListener('state', (e) => {
     callState = e.detail;
     if (e.detail.state === 'ended') onEnded(e.detail);
@@ -442,6 +452,7 @@ function statusFor({ state, reason }) {
 let lastStatus = '';
 function render() {
   if (!call) return;
+  walkin?.setActive(callState.state === 'waiting-for-session');
   const s = statusFor(callState);
   const text = t(s.key, s.params);
   els.status.dataset.state = callState.state;

@@ -7,6 +7,7 @@ import { Auth, Call, isSignLanguage, openSource } from './call.js';
 import { h, icon, setButtonIcon, setPressed, show, syncAudio, Tiles, videoTile } from './call-ui.js';
 import { formatClock } from './appointments-common.js';
 import { mountAppointments } from './expert-appointments.js';
+import { mountWalkinExpert } from './walkin-expert.js';
 import {
   formatTime,
   getLocale,
@@ -312,6 +313,8 @@ let remoteTracks = [];
 const local = { microphone: null, camera: null };
 /** "My appointments today", shown with the rooms; its Join opens the appointment's device room. */
 const appointments = mountAppointments({ token: () => auth.token(), onJoin: (id) => joinRoom(id) });
+/** The walk-in queue of the expert's agency, shown with the rooms; Accept (or Join) opens the device's room. */
+const walkinQueue = mountWalkinExpert({ slot: $('walkin-slot'), token: () => auth.token(), onJoin: (id) => joinRoom(id) });
 
 function showError(text) {
   els.error.textContent = text ?? '';
@@ -328,6 +331,7 @@ function showView(name) {
   show(els.loginView, name === 'login');
   show(els.roomsView, name === 'rooms');
   appointments.show(name === 'rooms');
+  walkinQueue.show(name === 'rooms' && me?.role === 'expert');
   show(els.callView, name === 'call');
   show(els.userLine, name !== 'login');
   document.body.dataset.view = name;

@@ -388,6 +388,7 @@ fn router(state: AppState, config: &Config) -> Router {
         .route("/api/walkin/tickets/{id}/accept", post(crate::walkin::accept))
         .route("/api/walkin/tickets/{id}/cancel", post(crate::walkin::cancel))
         .route("/api/walkin/queue", get(crate::walkin::queue))
+        .route("/api/walkin/agencies", get(crate::walkin::agencies))
         .route("/api/walkin/duty", get(crate::walkin::get_duty).put(crate::walkin::put_duty))
         .route("/api", any(api::no_such_endpoint))
         .route("/api/", any(api::no_such_endpoint))

@@ -1510,6 +1510,27 @@ fn walkin_paths(add: &mut dyn FnMut(&str, &str, Op<'_>)) {
         },
     );
     add(
+        "/api/walkin/agencies",
+        "get",
+        Op {
+            id: "walkinAgencies",
+            tag: "walk-in",
+            summary: "The agencies (walk-in ones first), whether each takes walk-in tickets, and their services.",
+            auth: true,
+            params: vec![],
+            body: None,
+            ok: (
+                "200",
+                "Agencies",
+                Some(array(json!({ "type": "object", "properties": {
+                    "id": s_("string"), "name": s_("string"), "walk_in": s_("boolean"),
+                    "services": array(json!({ "type": "object", "properties": {
+                        "id": s_("string"), "name": s_("string"), "duration_minutes": s_("integer") } })) } }))),
+            ),
+            errors: &[],
+        },
+    );
+    add(
         "/api/walkin/duty",
         "get",
         Op {

@@ -622,6 +622,56 @@ async fn booking_offer(
     }
 }
 
+/// One agency as the "ask for an expert" form needs it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AgencyChoice {
+    pub id: String,
+    pub name: String,
+    /// Whether it takes walk-in tickets (its rule is `walk_in_and_appointment`).
+    pub walk_in: bool,
+    pub services: Vec<ServiceChoice>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceChoice {
+    pub id: String,
+    pub name: String,
+    pub duration_minutes: u32,
+}
+
+/// `GET /api/walkin/agencies`: the agencies, whether each takes walk-ins, and their services, for anyone signed in
+/// (devices included: the calendar API is for staff).
+pub async fn agencies(State(app): State<AppState>, _caller: Caller) -> Result<Json<Vec<AgencyChoice>>, ApiError> {
+    let config = crate::scheduling::config(&app);
+    let model = Model::load(&app.store, &config).await?;
+    let mut out: Vec<AgencyChoice> = config
+        .agencies
+        .values()
+        .map(|a| {
+            let cal = model.agencies.get(&a.id).map(|(c, _)| c);
+            AgencyChoice {
+                id: a.id.clone(),
+                name: a.name.clone(),
+                walk_in: cal.is_none_or(|c| route(&c.rule).is_ok()),
+                services: cal
+                    .map(|c| {
+                        c.services
+                            .iter()
+                            .map(|s| ServiceChoice {
+                                id: s.id.clone(),
+                                name: s.name.clone(),
+                                duration_minutes: s.duration_minutes,
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| (!a.walk_in, &a.name).cmp(&(!b.walk_in, &b.name)));
+    Ok(Json(out))
+}
+
 /// `GET /api/walkin/tickets`: the open tickets the caller may see (a device its own; an advisor their point's;
 /// an expert their agency's; an interpreter those asking for an interpreter; an admin all), oldest first.
 pub async fn list(State(app): State<AppState>, caller: Caller) -> Result<Json<Vec<TicketView>>, ApiError> {

@@ -152,6 +152,16 @@ async fn queue_order_and_routing(backend: Backend) {
 
     // Routing: appointment-only agencies (and fixed windows) refuse walk-ins and offer bookable slots instead.
     let device = app.device("mikkeli-3").await;
+    let agencies = expect(get(&app, "/api/walkin/agencies", &device).await, 200, "");
+    let walk_in: Vec<&str> = agencies
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["walk_in"] == true)
+        .map(|a| a["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(walk_in, ["kela"]);
+    assert_eq!(agencies[0]["services"][0]["id"], "kela-benefits");
     for agency in ["vero", "poliisi", "te", "dvv"] {
         let r = post(&app, "/api/walkin/tickets", &device, json!({ "agency": agency, "language": "fi" })).await;
         let body = expect(r, 409, "appointment_only");
