@@ -62,6 +62,9 @@ pub struct Config {
     /// seconds; beyond that its logins get `429 too_many_attempts` (see `throttle.rs`).
     pub login_failure_burst: u32,
     pub login_failure_refill_s: u64,
+    /// Send runs of equal-sized datagrams to one peer as one UDP GSO message (Linux `UDP_SEGMENT`); turned off
+    /// by itself if the kernel refuses it.
+    pub media_gso: bool,
     /// Messages queued towards one client before it counts as too slow and is disconnected.
     pub outbound_queue: usize,
     /// How long shutdown waits for connections to close.
@@ -127,6 +130,7 @@ impl Default for Config {
             max_connections: 4_096,
             rate_per_s: 20,
             rate_burst: 60,
+            media_gso: true,
             login_failure_burst: 10,
             login_failure_refill_s: 30,
             outbound_queue: 256,
@@ -182,7 +186,7 @@ pub enum ConfigError {
 }
 
 /// Environment variables read by [`Config::load`], with the field each sets.
-pub const ENV_VARS: [(&str, &str); 21] = [
+pub const ENV_VARS: [(&str, &str); 22] = [
     ("VAYLA_MEDIA_BIND", "media_bind"),
     ("VAYLA_MEDIA_PUBLIC_IP", "media_public_ip"),
     ("VAYLA_MEDIA_TCP", "media_tcp"),
@@ -204,6 +208,7 @@ pub const ENV_VARS: [(&str, &str); 21] = [
     ("VAYLA_PRICE_SESSION_BOOKING", "price_session_booking"),
     ("VAYLA_PRICE_CONNECTION_OPENING", "price_connection_opening"),
     ("VAYLA_PRICE_INTERPRETATION_PREPARATION", "price_interpretation_preparation"),
+    ("VAYLA_MEDIA_GSO", "media_gso"),
 ];
 
 /// The walk-in queue's environment variables, with the field each sets (read by [`Config::load`] too).
@@ -238,6 +243,9 @@ impl Config {
                 }
                 "VAYLA_MEDIA_TCP" => {
                     config.media_tcp = parse_bool(&value).ok_or_else(|| bad("expected true or false".into()))?
+                }
+                "VAYLA_MEDIA_GSO" => {
+                    config.media_gso = parse_bool(&value).ok_or_else(|| bad("expected true or false".into()))?
                 }
                 "VAYLA_MEDIA_TCP_BIND" => config.media_tcp_bind = Some(value.parse().map_err(|e| bad(format!("{e}")))?),
                 "VAYLA_MEDIA_INITIAL_ESTIMATE_KBPS" => {

@@ -30,7 +30,7 @@ use vayla_protocol::{ErrorCode, MediaSource, RemoteTrack, ServerMessage, TrackSo
 use vayla_sfu::{Kind, PeerId, Protocol, Sfu, SfuConfig, SfuEvent, SfuOutput, Source};
 
 mod udp;
-use udp::{send_batch, RecvBatch, SEND_BATCH};
+use udp::{send_batch, Gso, RecvBatch, SEND_BATCH};
 
 /// Receive batches taken in one go before the loop looks at commands and timers again.
 const RECV_ROUNDS: usize = 4;
@@ -137,6 +137,8 @@ pub struct MediaSettings {
     pub tcp_max_connections: usize,
     /// Each subscriber's starting downlink estimate in bit/s; `None`: no bandwidth estimation.
     pub initial_estimate: Option<u64>,
+    /// Send runs of datagrams to one peer as one UDP GSO message (see `udp.rs`).
+    pub gso: bool,
 }
 
 impl MediaSettings {
@@ -147,6 +149,7 @@ impl MediaSettings {
             tcp_bind: config.media_tcp_bind(),
             tcp_max_connections: config.media_tcp_max_connections,
             initial_estimate: Some(config.media_initial_estimate_kbps * 1000).filter(|&b| b > 0),
+            gso: config.media_gso,
         }
     }
 }
@@ -198,6 +201,8 @@ pub async fn start(
         admitted: HashMap::new(),
         udp_out: Vec::with_capacity(SEND_BATCH),
         udp_dropped: 0,
+        udp_segmented: 0,
+        gso: Gso(settings.gso),
         udp_in: RecvBatch::new(),
         metrics,
     };
@@ -224,6 +229,9 @@ struct MediaLoop {
     udp_out: Vec<(SocketAddr, Vec<u8>)>,
     /// Datagrams the socket buffer would not take.
     udp_dropped: u64,
+    /// Datagrams sent as segments of a GSO message.
+    udp_segmented: u64,
+    gso: Gso,
     /// Buffers for batched receives.
     udp_in: RecvBatch,
 }
@@ -355,6 +363,7 @@ impl MediaLoop {
         m.sfu_keyframe_requests.store(s.keyframe_requests_sent, Relaxed);
         m.sfu_layer_switches.store(s.layer_switches, Relaxed);
         m.udp_send_dropped.store(self.udp_dropped, Relaxed);
+        m.udp_gso_segments.store(self.udp_segmented, Relaxed);
     }
 
     /// Send the queued UDP datagrams, as many per system call as the kernel takes. UDP: whatever the socket
@@ -363,8 +372,9 @@ impl MediaLoop {
         if self.udp_out.is_empty() {
             return;
         }
-        let sent = send_batch(&self.socket, &self.udp_out);
-        self.udp_dropped += (self.udp_out.len() - sent) as u64;
+        let sent = send_batch(&self.socket, &self.udp_out, &mut self.gso);
+        self.udp_dropped += (self.udp_out.len() - sent.datagrams) as u64;
+        self.udp_segmented += sent.segmented as u64;
         self.udp_out.clear();
     }
 

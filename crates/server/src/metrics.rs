@@ -50,6 +50,7 @@ pub struct Metrics {
     pub sfu_layer_switches: AtomicU64,
     /// UDP datagrams the media socket's send buffer would not take.
     pub udp_send_dropped: AtomicU64,
+    pub udp_gso_segments: AtomicU64,
 }
 
 fn phase_index(p: RoomPhase) -> usize {
@@ -141,6 +142,11 @@ impl Metrics {
                 "vayla_media_udp_send_dropped_total",
                 "UDP datagrams the send buffer would not take.",
                 &self.udp_send_dropped,
+            ),
+            (
+                "vayla_media_udp_gso_segments_total",
+                "UDP datagrams sent as segments of a GSO message (runs of equal-sized datagrams to one peer).",
+                &self.udp_gso_segments,
             ),
         ];
         let _ = writeln!(s, "# HELP vayla_sfu_peers Media connections in the SFU.\n# TYPE vayla_sfu_peers gauge");
