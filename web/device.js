@@ -6,6 +6,7 @@ import { Auth, Call, CAPTURE, isSignLanguage, openSource } from './call.js';
 import { h, icon, setButtonIcon, setPressed, show, store, stored, syncAudio, Tiles, videoTile } from './call-ui.js';
 import { initI18n, onLanguageChange, registerStrings, roleLabel, stateLabel, t } from './i18n.js';
 import { mountWalkinDevice } from './walkin-device.js';
+import { Survey } from './survey.js';
 
 registerStrings({
   fi: {
@@ -363,6 +364,8 @@ function startCall() {
   call.addEventListener('state', (e) => {
     callState = e.detail;
     if (e.detail.state === 'ended') onEnded(e.detail);
+    // The next customer's session has started: the previous survey gives way.
+    if (['gathering', 'locked', 'unlocked'].includes(e.detail.state)) survey.close();
     render();
   });
   call.addEventListener('participants', (e) => {
@@ -380,9 +383,16 @@ function startCall() {
   call.start();
 }
 
+// The customer's survey after a session (web/survey.js): it covers the call view until answered or left alone.
+const survey = new Survey($('survey-view'), { token: () => auth.token() });
+
 function onEnded({ reason }) {
   els.end.disabled = true;
   show(els.endedPanel, reason !== 'auth');
+  if (reason === 'session_ended' && call?.sessionId) {
+    show(els.callView, false);
+    survey.open(call.sessionId, { onClose: () => show(els.callView, true) });
+  }
   if (reason === 'session_ended') {
     // A kiosk: return to waiting for the next session by itself.
     backTimer = setTimeout(startCall, BACK_TO_WAITING_MS);
