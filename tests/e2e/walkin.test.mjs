@@ -1,7 +1,7 @@
 // The walk-in queue in real browsers against a real server: a service point opens a walk-in ticket on its device
 // page, an on-duty expert accepts it from the expert page, both are in the device's locked room with video
-// playing, and the expert ends the session (the ticket is served). The new panels pass axe-core in Finnish,
-// Swedish and English.
+// playing, and the expert ends the session (the ticket is served); the device then shows the customer's survey,
+// which is answered and shows up in the report. The new panels pass axe-core in Finnish, Swedish and English.
 //
 // The walk-in part itself is `runWalkIn` of lib/walkin.mjs, so that a story carrying on after the session
 // (feedback, reports) can reuse it.
@@ -67,6 +67,30 @@ walkinTest('a walk-in ticket from the device page, accepted on the expert page: 
   const ticket = await endWalkInSession(scene);
   assert.equal(ticket.close_reason, 'ended');
   assert.ok(ticket.accepted_at && ticket.session_id, 'the ticket records its acceptance and session');
+
+  // After the session the device shows the customer's survey (web/survey.js); the answer reaches the report.
+  const { device } = scene;
+  await device.waitForSelector('#survey-view:not([hidden])', { timeout: 10_000 });
+  assert.equal(await device.textContent('#survey-title'), 'Miten onnistuimme?');
+  await expectNoAxeViolations(device, { include: '#survey-view', label: 'the survey after a walk-in session (fi)' });
+  await device.click('.survey__choice:has(input[name="rating"][value="5"])');
+  await device.click('.survey__choice:has(input[value="done"])');
+  await device.click('#survey-submit');
+  await device.waitForSelector('.survey__thanks');
+  const parts = new Intl.DateTimeFormat('en-CA', { timeZone: 'Europe/Helsinki', year: 'numeric', month: '2-digit' })
+    .formatToParts(new Date(ticket.accepted_at));
+  const [year, month] = ['year', 'month'].map((type) => Number(parts.find((p) => p.type === type).value));
+  const admin = await login(server.url, 'admin');
+  const report = await call(server.url, `/api/reports/summary?year=${year}&month=${month}&agency=kela`, {
+    token: admin.access_token,
+  });
+  assert.equal(report.kinds.queued_walk_in, 1, 'the session counts as a queued walk-in');
+  assert.equal(report.waiting.accepted, 1, 'its waiting time is in the report');
+  assert.deepEqual(
+    [report.feedback.answers, report.feedback.ratings[4], report.feedback.done],
+    [1, 1, 1],
+    'the survey answer is in the report',
+  );
 });
 
 walkinTest('the walk-in panels pass axe-core in Finnish, Swedish and English', 120_000, async (pages) => {

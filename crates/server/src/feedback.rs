@@ -57,11 +57,11 @@ pub async fn submit(
     }
     if record.ended_at.is_none() {
         // Ending: the room has already let the session go and is recording its end. Still live: too early.
-        let live = RoomId::new(record.room.as_str())
-            .ok()
-            .and_then(|id| app.rooms.borrow().get(&id).cloned());
+        let live = RoomId::new(record.room.as_str()).ok().and_then(|id| app.rooms.borrow().get(&id).cloned());
         let still_live = match live {
-            Some(handle) => handle.view().await.map(|v| v.session_id.as_deref() == Some(session.as_str())).unwrap_or(false),
+            Some(handle) => {
+                handle.view().await.map(|v| v.session_id.as_deref() == Some(session.as_str())).unwrap_or(false)
+            }
             None => false,
         };
         if still_live {

@@ -164,7 +164,13 @@ async fn facts(app: &AppState, period: &Period) -> Result<Facts, ApiError> {
 fn csv(name: String, body: String) -> Response {
     let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
         .unwrap_or(HeaderValue::from_static("attachment"));
-    ([(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8")), (header::CONTENT_DISPOSITION, disposition)], body)
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8")),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        body,
+    )
         .into_response()
 }
 
@@ -191,11 +197,19 @@ pub async fn summary_csv(State(app): State<AppState>, caller: Caller, p: Params)
     Ok(csv(format!("{name}.csv"), report.csv()))
 }
 
-async fn billing_of(app: &AppState, caller: &Caller, p: Params) -> Result<Vec<vayla_domain::reports::BillingRow>, ApiError> {
+async fn billing_of(
+    app: &AppState,
+    caller: &Caller,
+    p: Params,
+) -> Result<Vec<vayla_domain::reports::BillingRow>, ApiError> {
     admin_only(caller)?;
     let (_, period) = params(p)?;
     if !matches!(period.span, Span::Quarter(_)) {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_period", "billing is per quarter: give year and quarter"));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_period",
+            "billing is per quarter: give year and quarter",
+        ));
     }
     let f = facts(app, &period).await?;
     let prep = invoicing(&period, &f.stays, &f.sessions, &f.appointments).preparations;
@@ -215,7 +229,11 @@ pub async fn billing_csv_file(State(app): State<AppState>, caller: Caller, p: Pa
     Ok(csv(format!("vayla-billing-{label}.csv"), billing_csv(&rows)))
 }
 
-async fn invoicing_of(app: &AppState, caller: &Caller, p: Params) -> Result<vayla_domain::reports::InvoicingReport, ApiError> {
+async fn invoicing_of(
+    app: &AppState,
+    caller: &Caller,
+    p: Params,
+) -> Result<vayla_domain::reports::InvoicingReport, ApiError> {
     admin_only(caller)?;
     let (_, period) = params(p)?;
     let f = facts(app, &period).await?;

@@ -78,6 +78,7 @@ fn code(text: &str) -> String {
 
 /// One session: seats for the device and the experts, interpreter stays `(connection, interpreter, from, to)`,
 /// ended after `minutes` (or left open with `None`).
+#[allow(clippy::too_many_arguments)]
 async fn session(
     store: &Store,
     id: &str,
@@ -400,7 +401,10 @@ async fn report_figures_equal_hand_computed_values(backend: Backend) {
 
     // --- March alone: six sessions, the year to date still eight ----------------------------------------
     let march = get_json(&app, "/api/reports/summary?year=2026&month=3", &admin).await;
-    assert_eq!((march["sessions"]["total"].as_u64(), march["sessions"]["year_to_date_total"].as_u64()), (Some(6), Some(8)));
+    assert_eq!(
+        (march["sessions"]["total"].as_u64(), march["sessions"]["year_to_date_total"].as_u64()),
+        (Some(6), Some(8))
+    );
     // Minutes 1, 15, 25, 30, 35, 40: mean 146 / 6 = 24.333…, median (25 + 30) / 2, p90 the 6th of 6.
     assert_eq!(march["duration"], json!({ "count": 6, "mean_s": 1460.0, "median_s": 1650.0, "p90_s": 2400.0 }));
     assert_eq!(march["waiting"]["time"], json!({ "count": 2, "mean_s": 330.0, "median_s": 330.0, "p90_s": 480.0 }));
@@ -566,20 +570,34 @@ async fn the_device_answers_the_survey_once_after_the_session(backend: Backend) 
         let (status, text) = request(&app, "POST", &path, &device, Some(bad.clone())).await;
         assert_eq!((status, code(&text)), (400, "invalid_feedback".into()), "{bad}");
     }
-    let (status, text) =
-        request(&app, "POST", &path, &device, Some(json!({ "rating": 3, "outcome": "done", "language": "fi", "who": "x" })))
-            .await;
+    let (status, text) = request(
+        &app,
+        "POST",
+        &path,
+        &device,
+        Some(json!({ "rating": 3, "outcome": "done", "language": "fi", "who": "x" })),
+    )
+    .await;
     assert_eq!((status, code(&text)), (400, "bad_request".into()), "no other fields, such as a name: {text}");
 
     // The answer, once.
     let (status, text) = request(&app, "POST", &path, &device, Some(answer.clone())).await;
     assert_eq!(status, 201, "{text}");
     let reply: Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(reply, json!({ "session": session, "rating": 4, "outcome": "initiated", "language": "fi", "has_comment": true }));
-    let (status, text) = request(&app, "POST", &path, &device, Some(json!({ "rating": 1, "outcome": "neither", "language": "en" }))).await;
+    assert_eq!(
+        reply,
+        json!({ "session": session, "rating": 4, "outcome": "initiated", "language": "fi", "has_comment": true })
+    );
+    let (status, text) =
+        request(&app, "POST", &path, &device, Some(json!({ "rating": 1, "outcome": "neither", "language": "en" })))
+            .await;
     assert_eq!((status, code(&text)), (409, "feedback_exists".into()));
     let stored = app.server().store.feedback(&session).await.unwrap().unwrap();
-    assert_eq!((stored.rating, stored.comment.as_deref()), (4, Some("Selkeä palvelu.")), "the first answer stays, trimmed");
+    assert_eq!(
+        (stored.rating, stored.comment.as_deref()),
+        (4, Some("Selkeä palvelu.")),
+        "the first answer stays, trimmed"
+    );
 
     // The database itself refuses a second answer, whoever writes it.
     let again = FeedbackRecord { rating: 1, ..stored.clone() };
@@ -589,7 +607,8 @@ async fn the_device_answers_the_survey_once_after_the_session(backend: Backend) 
     let admin = app.login("admin").await;
     let opened_at = app.server().store.session(&session).await.unwrap().unwrap().opened_at;
     let day = local_date(opened_at as u64);
-    let month = get_json(&app, &format!("/api/reports/summary?year={}&month={}", day.year(), day.month()), &admin).await;
+    let month =
+        get_json(&app, &format!("/api/reports/summary?year={}&month={}", day.year(), day.month()), &admin).await;
     assert_eq!(month["feedback"]["answers"], 1);
     assert_eq!(month["feedback"]["initiated"], 1);
     assert_eq!(month["feedback"]["ratings"], json!([0, 0, 0, 1, 0]));

@@ -176,11 +176,7 @@ impl Store {
 
     /// Appointments that start or were created in `[from, to)`, with the interpreters of their accepted
     /// requests, by start.
-    pub async fn report_appointments(
-        &self,
-        from: Millis,
-        to: Millis,
-    ) -> Result<Vec<AppointmentReportRow>, StoreError> {
+    pub async fn report_appointments(&self, from: Millis, to: Millis) -> Result<Vec<AppointmentReportRow>, StoreError> {
         let mut conn = self.pool.acquire().await?;
         let rows = sqlx::query(
             "SELECT id, agency, service_point, status, start_ms, created_at FROM appointments \

@@ -257,6 +257,9 @@ pub struct InvoicingReport {
     pub totals: Vec<InterpreterTotal>,
 }
 
+/// Per interpreter and provider: stays, the sessions they were in, milliseconds in rooms, preparations.
+type Tally = (u64, BTreeSet<String>, u64, u64);
+
 fn round_s(ms: u64) -> u64 {
     (ms + 500) / 1000
 }
@@ -270,7 +273,7 @@ pub fn invoicing(
     appointments: &[AppointmentFact],
 ) -> InvoicingReport {
     let mut stay_rows = Vec::new();
-    let mut totals: BTreeMap<(String, Option<String>), (u64, BTreeSet<String>, u64, u64)> = BTreeMap::new();
+    let mut totals: BTreeMap<(String, Option<String>), Tally> = BTreeMap::new();
     for s in stays.iter().filter(|s| period.contains(s.joined_at)) {
         let ms = s.left_at.saturating_sub(s.joined_at);
         stay_rows.push(StayRow {

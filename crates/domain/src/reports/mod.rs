@@ -23,13 +23,14 @@ pub mod summary;
 mod tests;
 
 pub use billing::{
-    billing, billing_csv, invoicing, BillingRow, Cents, InterpreterStayFact, InterpreterTotal, InvoicingReport, PreparationRow,
-    Prices, StayRow, Task,
+    billing, billing_csv, invoicing, BillingRow, Cents, InterpreterStayFact, InterpreterTotal, InvoicingReport,
+    PreparationRow, Prices, StayRow, Task,
 };
 pub use period::{iso_utc, month_of, slot_of, MonthKey, Period, Span, TimeSlot};
 pub use stats::{DurationStats, Summary};
 pub use summary::{
-    summarize, AppointmentFact, REPORT_CSV_HEADER, FeedbackFact, Filter, Outcome, Report, SessionFact, SessionKind, TicketFact,
+    summarize, AppointmentFact, FeedbackFact, Filter, Outcome, Report, SessionFact, SessionKind, TicketFact,
+    REPORT_CSV_HEADER,
 };
 
 /// Why report parameters were refused. Each names the bad value, so an API error can say what to fix.

@@ -119,7 +119,11 @@ impl Period {
 
     /// The year-to-date label: `2026-01..2026-03`.
     pub fn year_to_date_label(&self) -> String {
-        format!("{}..{}", MonthKey { year: self.year, month: 1 }, MonthKey { year: self.year, month: self.month_range().1 })
+        format!(
+            "{}..{}",
+            MonthKey { year: self.year, month: 1 },
+            MonthKey { year: self.year, month: self.month_range().1 }
+        )
     }
 
     pub fn contains(&self, t: Millis) -> bool {
@@ -183,9 +187,5 @@ pub fn slot_of(t: Millis) -> TimeSlot {
 /// An instant as ISO 8601 UTC with `Z`, to the second (the API's form of instants).
 pub fn iso_utc(t: Millis) -> String {
     let t = i64::try_from(t).unwrap_or(i64::MAX);
-    chrono::Utc
-        .timestamp_millis_opt(t)
-        .single()
-        .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_default()
+    chrono::Utc.timestamp_millis_opt(t).single().map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string()).unwrap_or_default()
 }

@@ -349,7 +349,11 @@ pub fn summarize(
         kinds,
         time_of_day: slots.into_iter().map(|(slot, sessions)| SlotCount { slot, sessions }).collect(),
         duration: DurationStats::of_millis(&durations),
-        waiting: Waiting { tickets: tickets.len() as u64, accepted: waits.len() as u64, time: DurationStats::of_millis(&waits) },
+        waiting: Waiting {
+            tickets: tickets.len() as u64,
+            accepted: waits.len() as u64,
+            time: DurationStats::of_millis(&waits),
+        },
         appointments: appts,
         interpreting: Interpreting {
             sessions: interpreted,
