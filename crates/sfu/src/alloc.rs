@@ -5,8 +5,10 @@
 //!
 //! 1. Audio always goes: it is small and without it there is no meeting.
 //! 2. Everything that is not a face camera — the document camera above all — always goes at the best layer it
-//!    has. The expert reads small print from it; it is never scaled down to make room for faces.
-//! 3. Face cameras share what is left: first every camera gets its lowest layer, in the order the subscriber
+//!    has. The expert reads small print from it; it is never scaled down to make room for faces. A priority
+//!    camera (a sign-language interpreter's, marked by `Sfu::set_priority`) is protected the same way: signing
+//!    is the conversation itself, and a paused or stepped-down signer is a broken sentence.
+//! 3. The other face cameras share what is left: first every camera gets its lowest layer, in the order the subscriber
 //!    receives them, as long as it fits; then they are raised one layer at a time, in turns, while the next layer
 //!    fits. A camera whose lowest layer does not fit is paused. So under pressure camera video yields first.
 //!
@@ -14,6 +16,8 @@
 //! the SFU measures the layers' bitrates ([`RateMeter`]) and applies the choice.
 
 use std::time::{Duration, Instant};
+
+use crate::{Kind, Source};
 
 /// Share of the estimate the allocation may use: the rest is headroom for RTCP, retransmissions and the
 /// estimate's own error.
@@ -28,6 +32,17 @@ pub(crate) enum Class {
     Protected,
     /// A face camera: yields first.
     Camera,
+}
+
+/// How a track counts: audio, the protected video (anything but a face camera, and a priority publisher's
+/// camera), or an ordinary face camera.
+pub(crate) fn classify(kind: Kind, source: Source, priority: bool) -> Class {
+    match (kind, source) {
+        (Kind::Audio, _) => Class::Audio,
+        (Kind::Video, Source::Camera) if priority => Class::Protected,
+        (Kind::Video, Source::Camera) => Class::Camera,
+        (Kind::Video, _) => Class::Protected,
+    }
 }
 
 /// One track a subscriber receives.
@@ -223,6 +238,33 @@ mod tests {
         assert_eq!(allocate(Some(1_600_000), &d), vec![Some(0), None, Some(0)]);
         // Even below the document's own rate it is not dropped.
         assert_eq!(allocate(Some(500_000), &d), vec![Some(0), None, Some(0)]);
+    }
+
+    #[test]
+    fn a_priority_camera_is_protected_and_the_other_cameras_yield() {
+        assert_eq!(classify(Kind::Video, Source::Camera, true), Class::Protected);
+        assert_eq!(classify(Kind::Video, Source::Camera, false), Class::Camera);
+        assert_eq!(classify(Kind::Audio, Source::Microphone, true), Class::Audio);
+        assert_eq!(classify(Kind::Video, Source::Document, false), Class::Protected);
+        let layers = [150_000, 500_000, 1_200_000];
+        let signer = |priority| Demand {
+            class: classify(Kind::Video, Source::Camera, priority),
+            layers: layers.iter().map(|&r| Some(r)).collect(),
+        };
+        // The customer's camera first (it was published first), then the interpreter's.
+        // 0.9 × 1.8 M = 1.62 M: 1.2 M for the signer at the top, 40 k audio, 150 k for the customer's lowest layer.
+        let d = [audio(), camera(&layers), signer(true)];
+        assert_eq!(allocate(Some(1_800_000), &d), vec![Some(0), Some(0), Some(2)]);
+        // Without the mark the two cameras share in turns and the signer ends in the middle.
+        let plain = [audio(), camera(&layers), signer(false)];
+        assert_eq!(allocate(Some(1_800_000), &plain), vec![Some(0), Some(1), Some(1)]);
+        // Narrower: the customer's camera pauses; the signer stays at the top, never paused.
+        assert_eq!(allocate(Some(1_300_000), &d), vec![Some(0), None, Some(2)]);
+        assert_eq!(allocate(Some(300_000), &d), vec![Some(0), None, Some(2)]);
+        // With the document too, both are protected and the ordinary camera is the one that yields.
+        let d = [audio(), camera(&layers), document(900_000), signer(true)];
+        assert_eq!(allocate(Some(2_600_000), &d), vec![Some(0), Some(0), Some(0), Some(2)]);
+        assert_eq!(allocate(Some(2_000_000), &d), vec![Some(0), None, Some(0), Some(2)]);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! depends on the peers involved — the receiving peer and the subscribers it forwards to — and never on how many
 //! peers exist: datagrams are routed through maps, and only peers whose timers are due are woken.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -57,6 +57,9 @@ pub struct Sfu {
     stats: SfuStats,
     /// Scratch for `handle_timeout`, kept to avoid an allocation per timeout.
     due: Vec<PeerId>,
+    /// Peers whose cameras are priority video (see [`Sfu::set_priority`]). Kept beside `peers` so that a
+    /// subscriber's allocation can look a publisher up while it holds the subscriber mutably.
+    priority: HashSet<PeerId>,
 }
 
 impl Sfu {
@@ -89,6 +92,7 @@ impl Sfu {
             io: Io::new(now),
             stats: SfuStats::default(),
             due: Vec::new(),
+            priority: HashSet::new(),
         }
     }
 
@@ -231,6 +235,29 @@ impl Sfu {
         p.mark_dirty(&mut self.io);
         self.run();
         Ok(())
+    }
+
+    /// Marks (or unmarks) `peer`'s cameras as priority video: a sign-language interpreter's, whose signing must
+    /// stay readable. In every subscriber's downlink allocation they are then protected as the document camera is
+    /// — always at their best layer, never paused — and the subscriber's other cameras step down and pause first.
+    /// The room's other peers are re-allocated at once. The mark lasts while the peer does (a peer removed and
+    /// added again, after a new offer, must be marked again); unknown peers are ignored.
+    pub fn set_priority(&mut self, now: Instant, peer: PeerId, priority: bool) {
+        self.advance(now);
+        let Some(p) = self.peers.get(&peer) else {
+            return;
+        };
+        let changed = if priority { self.priority.insert(peer) } else { self.priority.remove(&peer) };
+        if !changed {
+            return;
+        }
+        info!(peer, priority, "camera priority set");
+        let others: Vec<PeerId> =
+            self.rooms.get(&p.room).map(|m| m.iter().copied().filter(|&o| o != peer).collect()).unwrap_or_default();
+        for other in others {
+            self.allocate_downlink(other, &[]);
+        }
+        self.run();
     }
 
     /// Removes a peer at once: nothing more is forwarded from or to it, queued datagrams to it are discarded, and
@@ -692,7 +719,9 @@ impl Sfu {
         for o in p.outgoing.iter().filter(|o| o.state == OutState::Active) {
             if let Some(t) = self.tracks.get(&o.track) {
                 keys.push(o.track);
-                demands.push(Demand { class: t.class(), layers: t.layers.iter().map(|l| l.meter.rate(now)).collect() });
+                let priority = self.priority.contains(&o.track.0);
+                let layers = t.layers.iter().map(|l| l.meter.rate(now)).collect();
+                demands.push(Demand { class: t.class(priority), layers });
             }
         }
         let choice = alloc::allocate(estimate, &demands);
@@ -843,6 +872,7 @@ impl Sfu {
         let Some(p) = self.peers.remove(&id) else {
             return;
         };
+        self.priority.remove(&id);
         match &reason {
             Some(reason) => warn!(peer = id, reason, "peer failed"),
             None => info!(peer = id, "peer removed"),

@@ -62,13 +62,10 @@ impl Track {
         Track { source, kind, label, flowing: false, layers, params: None, subscribers: Vec::new() }
     }
 
-    /// How the track counts when a subscriber's downlink is shared out.
-    pub(crate) fn class(&self) -> Class {
-        match (self.kind, self.source) {
-            (Kind::Audio, _) => Class::Audio,
-            (Kind::Video, Source::Camera) => Class::Camera,
-            (Kind::Video, _) => Class::Protected,
-        }
+    /// How the track counts when a subscriber's downlink is shared out; `priority`: its publisher's cameras are
+    /// priority video (see `Sfu::set_priority`).
+    pub(crate) fn class(&self, priority: bool) -> Class {
+        crate::alloc::classify(self.kind, self.source, priority)
     }
 
     /// The index of the layer a packet with this rid belongs to. A track without simulcast has one layer, whatever

@@ -143,6 +143,75 @@ fn under_pressure_the_camera_yields_first_and_the_document_keeps_its_quality() {
     assert!(whole * 100 >= expected * 90, "document at 1 Mbit/s: {whole} of {expected} frames whole");
 }
 
+/// The device, the expert and a sign-language interpreter, each camera in the same three layers; the expert's
+/// downlink is narrowed. `priority`: whether the interpreter's camera is marked as priority video.
+fn signer_on_a_narrow_link(priority: bool) -> (Vec<String>, Vec<String>, usize, usize) {
+    let mut w = World::new();
+    w.join_layered(
+        "device",
+        1,
+        "room-1",
+        &[(MediaKind::Audio, Source::Microphone, &[PLAIN]), (MediaKind::Video, Source::Camera, CAMERA_LAYERS)],
+    );
+    w.join("expert", 2, "room-1", PERSON);
+    w.join_layered(
+        "interpreter",
+        3,
+        "room-1",
+        &[(MediaKind::Audio, Source::Microphone, &[PLAIN]), (MediaKind::Video, Source::Camera, CAMERA_LAYERS)],
+    );
+    w.run_until(Duration::from_secs(2), "everyone connected", |w| w.all_connected());
+    if priority {
+        let now = w.now;
+        w.sfu.set_priority(now, 3, true);
+    }
+    w.run_for(Duration::from_secs(5));
+
+    // 1.6 Mbit/s: the top layer of one camera (~1.1 Mbit/s) and the lowest of the other fit, not two middle ones
+    // beside a top one.
+    w.client_mut("expert").downlink = Some(Link::new(1_600_000));
+    let narrowed = w.now;
+    let first = w.client("interpreter").published[1].n;
+    w.run_for(Duration::from_secs(12));
+    let last = w.client("interpreter").published[1].n;
+
+    let expert = w.client("expert");
+    let settled = narrowed + Duration::from_secs(6);
+    let late = |who: &str| -> Vec<&Rx> {
+        expert.from(who, Source::Camera).into_iter().filter(|r| r.at > narrowed).collect::<Vec<_>>()
+    };
+    let signer = late("interpreter");
+    let customer = late("device");
+    // Whole top-layer frames of the signer among those sent in the second half of the narrow stretch.
+    let from = first + (last - first) / 2;
+    let top = CAMERA_LAYERS[2].packets;
+    let whole =
+        (from..last - 5).filter(|n| signer.iter().filter(|r| r.n == *n && r.layer == "f").count() == top).count();
+    let expected = (last - 5 - from) as usize;
+    let settled_layers = |rx: &[&Rx]| -> Vec<String> {
+        let mut l: Vec<String> = rx.iter().filter(|r| r.at > settled).map(|r| r.layer.clone()).collect();
+        l.dedup();
+        l
+    };
+    (settled_layers(&signer), settled_layers(&customer), whole, expected)
+}
+
+#[test]
+fn a_sign_language_interpreters_camera_keeps_its_top_layer_and_the_other_camera_yields() {
+    let (signer, customer, whole, expected) = signer_on_a_narrow_link(true);
+    // The signer stays on the top layer, frame after frame, at the full frame rate.
+    assert_eq!(signer, ["f"], "the signer's camera left its top layer");
+    assert!(whole * 100 >= expected * 95, "signer: {whole} of {expected} top-layer frames whole");
+    // The customer's camera is the one that steps down, to its lowest layer.
+    assert!(!customer.iter().any(|l| l == "f"), "the customer's camera kept its top layer: {customer:?}");
+    assert_eq!(customer.last().map(String::as_str), Some("q"), "the customer's camera did not yield: {customer:?}");
+
+    // Without the mark, the same link shares the two cameras in turns and the signer is stepped down: the
+    // protection above is the mark's doing.
+    let (signer, _, _, _) = signer_on_a_narrow_link(false);
+    assert!(!signer.iter().any(|l| l == "f"), "an unmarked camera kept the top layer anyway: {signer:?}");
+}
+
 #[test]
 fn packets_lost_on_either_leg_are_recovered_by_nack_and_retransmission() {
     let mut w = World::new();
