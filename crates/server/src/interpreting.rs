@@ -963,3 +963,49 @@ pub async fn tell(
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Sign language in the room
+
+/// Whether `interpreter` interprets a sign language in a session (the rule of `docs/protocol.md`, "Sign-language
+/// interpreters"): the language of the appointment's interpreter request assigned to them decides; in a walk-in
+/// session, the language of the ticket that named them; otherwise (neither names them) the registry does: every
+/// language they are registered with is a sign language, and there is at least one. A store error counts as
+/// "no" (the call goes on, only without the protection) and is logged.
+pub async fn interprets_sign_language(
+    store: &Store,
+    appointment: Option<&str>,
+    session: Option<&str>,
+    interpreter: &str,
+) -> bool {
+    let signs = |language: &str| LanguageTag::new(language).is_ok_and(|t| t.is_sign_language());
+    if let Some(appointment) = appointment {
+        match store.interpreter_requests_for_appointment(appointment).await {
+            Ok(requests) => {
+                if let Some(r) = requests.iter().find(|r| r.assigned_interpreter.as_deref() == Some(interpreter)) {
+                    return signs(&r.language);
+                }
+            }
+            Err(e) => tracing::warn!(%appointment, error = %e, "cannot read the interpreter requests"),
+        }
+    }
+    if let Some(session) = session {
+        match store.walkin_ticket_for_session(session).await {
+            Ok(Some(t)) if t.interpreter.as_deref() == Some(interpreter) => {
+                if let Some(language) = &t.interpreter_language {
+                    return signs(language);
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(%session, error = %e, "cannot read the session's walk-in ticket"),
+        }
+    }
+    match store.get_interpreter(interpreter).await {
+        Ok(Some(i)) => !i.languages.is_empty() && i.languages.iter().all(|l| signs(&l.language)),
+        Ok(None) => false,
+        Err(e) => {
+            tracing::warn!(%interpreter, error = %e, "cannot read the interpreter registry");
+            false
+        }
+    }
+}

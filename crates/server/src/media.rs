@@ -55,7 +55,7 @@ const TCP_IN_QUEUE: usize = 4096;
 pub type Refusal = (ErrorCode, String);
 
 enum MediaCmd {
-    Admit { conn: ConnId, room: RoomId, out: mpsc::Sender<ServerMessage> },
+    Admit { conn: ConnId, room: RoomId, out: mpsc::Sender<ServerMessage>, priority: bool },
     Remove { conn: ConnId },
     Offer { conn: ConnId, sdp: String, tracks: Vec<TrackSource>, reply: oneshot::Sender<Result<String, Refusal>> },
     Answer { conn: ConnId, sdp: String, reply: oneshot::Sender<Result<(), Refusal>> },
@@ -83,9 +83,10 @@ fn gone() -> Refusal {
 }
 
 impl MediaHandle {
-    /// The room admitted `conn`: it may now offer media in `room`. Never waits: the room actor calls it.
-    pub fn admit(&self, conn: ConnId, room: RoomId, out: mpsc::Sender<ServerMessage>) {
-        if self.tx.try_send(MediaCmd::Admit { conn, room, out }).is_err() {
+    /// The room admitted `conn`: it may now offer media in `room`. `priority`: its cameras are priority video
+    /// (a sign-language interpreter's; see `Sfu::set_priority`). Never waits: the room actor calls it.
+    pub fn admit(&self, conn: ConnId, room: RoomId, out: mpsc::Sender<ServerMessage>, priority: bool) {
+        if self.tx.try_send(MediaCmd::Admit { conn, room, out, priority }).is_err() {
             tracing::error!(%conn, "media loop overloaded or stopped; admission not passed on");
         }
     }
@@ -214,6 +215,8 @@ pub async fn start(
 struct Admitted {
     room: RoomId,
     out: mpsc::Sender<ServerMessage>,
+    /// Mark its cameras as priority video in the SFU each time it (re)offers.
+    priority: bool,
 }
 
 struct MediaLoop {
@@ -441,8 +444,8 @@ impl MediaLoop {
     fn command(&mut self, cmd: MediaCmd) {
         let now = Instant::now();
         match cmd {
-            MediaCmd::Admit { conn, room, out } => {
-                self.admitted.insert(conn, Admitted { room, out });
+            MediaCmd::Admit { conn, room, out, priority } => {
+                self.admitted.insert(conn, Admitted { room, out, priority });
             }
             MediaCmd::Remove { conn } => {
                 if self.admitted.remove(&conn).is_some() {
@@ -458,7 +461,11 @@ impl MediaLoop {
                 self.sfu.remove_peer(now, conn.0);
                 let sources: Vec<(String, Source)> = tracks.into_iter().map(|t| (t.mid, to_source(t.source))).collect();
                 let room = a.room.to_string();
+                let priority = a.priority;
                 let r = self.sfu.add_peer(now, &room, conn.0, &sdp, &sources).map_err(refusal);
+                if r.is_ok() && priority {
+                    self.sfu.set_priority(now, conn.0, true);
+                }
                 if r.is_ok() {
                     self.metrics.media_peers.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }

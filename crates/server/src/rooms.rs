@@ -42,6 +42,9 @@ pub struct Identity {
     pub role: Role,
     pub display_name: String,
     pub agency: Option<String>,
+    /// An interpreter who interprets a sign language in this session (decided by the room when they are
+    /// admitted, see `crate::interpreting::interprets_sign_language`); false for everyone else.
+    pub sign_language: bool,
 }
 
 /// How the room reaches one connection: its outbound queue and its kill switch.
@@ -576,8 +579,23 @@ impl RoomActor {
                 if let Some(who) = self.idents.get(&conn).cloned() {
                     self.audit_who("admitted", &who, seat.as_deref(), detail).await;
                 }
+                // A sign-language interpreter: shown large by the clients, and their camera protected by the SFU.
+                if participant.role == Role::Interpreter {
+                    let appointment = self.room.session.as_ref().and_then(|s| s.appointment.clone());
+                    let signs = crate::interpreting::interprets_sign_language(
+                        &self.store,
+                        appointment.as_deref(),
+                        session_id.as_deref(),
+                        participant.subject.as_str(),
+                    )
+                    .await;
+                    if let Some(who) = self.idents.get_mut(&conn) {
+                        who.sign_language = signs;
+                    }
+                }
+                let priority = self.idents.get(&conn).is_some_and(|w| w.sign_language);
                 if let Some(link) = self.links.get(&conn) {
-                    self.media.admit(conn, self.room.id.clone(), link.out.clone());
+                    self.media.admit(conn, self.room.id.clone(), link.out.clone(), priority);
                 }
                 let you = self.wire_participant(conn);
                 let joined = ServerMessage::Joined {
@@ -780,7 +798,7 @@ impl RoomActor {
             display_name: who.map(|w| w.display_name.clone()).unwrap_or_default(),
             agency: who.and_then(|w| w.agency.clone()),
             seat: seat.map(|s| s.to_string()),
-            sign_language: false,
+            sign_language: who.is_some_and(|w| w.sign_language),
         }
     }
 

@@ -513,7 +513,13 @@ impl Connection {
             if person.role != role {
                 return None;
             }
-            return Some(Identity { subject, role, display_name: person.name.clone(), agency: person.agency.clone() });
+            return Some(Identity {
+                subject,
+                role,
+                display_name: person.name.clone(),
+                agency: person.agency.clone(),
+                sign_language: false,
+            });
         }
         let room = RoomId::new(subject.as_str()).ok()?;
         let device = config.device(&room)?;
@@ -522,6 +528,7 @@ impl Connection {
             role,
             display_name: device.name.clone(),
             agency: None,
+            sign_language: false,
         })
     }
 }

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use std::time::Duration;
 use vayla_client::Signal;
 use vayla_domain::calendar::{finnish_holiday, local_date, local_to_utc, LocalTime};
-use vayla_protocol::{ServerMessage, Topic};
+use vayla_protocol::{self as wire, ServerMessage, Topic};
 
 // ---------------------------------------------------------------------------------------------------------
 // Helpers
@@ -774,7 +774,98 @@ async fn the_scheduler_is_told_when_nobody_accepts_in_time(backend: Backend) {
     );
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// Sign language in the room
+
+/// `who` joins `room`; the `you` of their `joined`.
+async fn joined_as(app: &TestApp, who: &str, room: &str) -> (Signal, wire::Participant) {
+    let (s, r) = app.join(who, room).await;
+    match r {
+        Ok(ServerMessage::Joined { you, .. }) => (s, you),
+        other => panic!("{who} joins {room}: {other:?}"),
+    }
+}
+
+/// The `participant_joined` of `role` that `s` is told of next.
+async fn next_joined(s: &mut Signal, role: &str) -> wire::Participant {
+    s.wait_for(Duration::from_secs(10), |m| match m {
+        ServerMessage::ParticipantJoined { participant } if participant.role == role => Some(participant.clone()),
+        _ => None,
+    })
+    .await
+    .unwrap_or_else(|e| panic!("no {role} joined: {e}"))
+}
+
+async fn a_sign_language_interpreter_is_flagged_in_the_room(backend: Backend) {
+    let app = spawn_app(backend).await;
+
+    // No appointment names them: the registry decides. Sami signs only (fse): flagged. Aino (fi, sv, en): not.
+    app.open("mikkeli-1", &[("expert", "kela-anna"), ("interpreter", "tulkki-sami")]).await;
+    let (mut device, _) = joined_as(&app, "mikkeli-1", "mikkeli-1").await;
+    let (_sami, you) = joined_as(&app, "tulkki-sami", "mikkeli-1").await;
+    assert!(you.sign_language, "{you:?}");
+    assert!(next_joined(&mut device, "interpreter").await.sign_language, "the device sees the signer flagged");
+    let json = serde_json::to_value(&you).unwrap();
+    assert_eq!(json["sign_language"], true);
+    app.open("mikkeli-2", &[("expert", "kela-mikko"), ("interpreter", "tulkki-aino")]).await;
+    let (_aino, you) = joined_as(&app, "tulkki-aino", "mikkeli-2").await;
+    assert!(!you.sign_language, "{you:?}");
+    assert!(serde_json::to_value(&you).unwrap().get("sign_language").is_none(), "absent when false");
+
+    // An appointment's request decides: Sofia (fss and sv in the registry, so not flagged by it) is assigned a
+    // Finland-Swedish Sign Language request for an appointment that is on now.
+    let store = app.server().store.clone();
+    let minute = 60_000;
+    let now = vayla_server::now_ms() as i64 / minute * minute;
+    let (start, end) = (now - minute, now + 30 * minute);
+    let reservation =
+        |kind, id: &str| vayla_store::NewReservation { kind, resource_id: id.into(), start_ms: start, end_ms: end };
+    store
+        .book_appointment(&vayla_store::NewAppointment {
+            id: "signed-now".into(),
+            uid: "signed-now@vayla.test".into(),
+            agency: "kela".into(),
+            service: "kela-benefits".into(),
+            service_point: "mikkeli".into(),
+            device: "mikkeli-3".into(),
+            start_ms: start,
+            end_ms: end,
+            customer_ref: None,
+            needs: vayla_store::SpecialNeeds::default(),
+            created_by: "scheduler".into(),
+            created_at: now - 60 * minute,
+            reservations: vec![
+                reservation(vayla_store::ResourceKind::Device, "mikkeli-3"),
+                reservation(vayla_store::ResourceKind::Expert, "kela-mikko"),
+            ],
+        })
+        .await
+        .unwrap();
+    let request = vayla_store::NewInterpreterRequest {
+        id: "signed-now-fss".into(),
+        appointment_id: "signed-now".into(),
+        language: "fss".into(),
+        modality: "remote_video".into(),
+        min_level: 2,
+        notes: None,
+        group_size: 1,
+        buffer_before_ms: 0,
+        buffer_after_ms: 0,
+        created_by: "scheduler".into(),
+        created_at: now - 60 * minute,
+    };
+    store.create_interpreter_request(&request).await.unwrap();
+    let offer = vayla_store::NewOffer { interpreter_id: "tulkki-sofia".into(), deadline: now + 60 * minute };
+    store.record_offers("signed-now-fss", &[offer], "test", now - 60 * minute).await.unwrap();
+    store.accept_offer("signed-now-fss", "tulkki-sofia", "tulkki-sofia", now - 59 * minute).await.unwrap();
+    let (mut device, _) = joined_as(&app, "mikkeli-3", "mikkeli-3").await;
+    let (_sofia, you) = joined_as(&app, "tulkki-sofia", "mikkeli-3").await;
+    assert!(you.sign_language, "the request's language decides: {you:?}");
+    assert!(next_joined(&mut device, "interpreter").await.sign_language);
+}
+
 on_both_backends!(
+    a_sign_language_interpreter_is_flagged_in_the_room,
     both_sides_are_told_of_every_answer_withdrawal_and_cancellation,
     the_scheduler_is_told_when_nobody_accepts_in_time,
     the_registry_is_edited_through_the_api_and_contacts_stay_private,
