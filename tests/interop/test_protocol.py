@@ -5,7 +5,8 @@ Run:  cargo build -p vayla-server
 
 The server binary comes from $VAYLA_BIN (default: target/debug/vayla of this repository, or of
 $CARGO_TARGET_DIR). Every server the suite starts listens on 127.0.0.1:0 with its own
-temporary data dir; the whole run takes about 40 s (one test waits out the 10 s hello timeout). The rooms-config is the
+temporary data dir; this file takes about 40 s (one test waits out the 10 s hello timeout), the
+whole suite with test_watch.py about 90 s. The rooms-config is the
 repository's demo config (../../rooms-config from this file), copied into a temporary directory
 for every server the tests start.
 

@@ -1,7 +1,8 @@
 """A small Väylä client written from docs/protocol.md alone (protocol version 1).
 
-HTTP: ``Api`` (login, device login, rooms, open/end session, join token).
-WebSocket: ``Signal`` (hello/join/leave/lock/unlock/end_session/ping, request ids,
+HTTP: ``Api`` (login, device login, rooms, open/end session, join token; and, from
+docs/appointments.md, slot search, booking, rescheduling, cancelling, interpreter requests).
+WebSocket: ``Signal`` (hello/join/leave/lock/unlock/end_session/ping/watch/unwatch, request ids,
 waiting for specific server messages while buffering the others).
 
 Only the standard library and ``websockets`` (its synchronous client) are used.
@@ -116,6 +117,41 @@ class Api:
     def join_token(self, room: str, token: str) -> dict:
         # "Any request body is ignored": none is sent.
         return self.expect(200, "POST", f"/api/rooms/{room}/join-token", token=token)
+
+    # -- booking (docs/appointments.md), used to make `changed` notices happen
+
+    def search_slots(self, token: str, **query) -> dict:
+        return self.expect(200, "POST", "/api/slots/search", body=query, token=token)
+
+    def book(self, token: str, **booking) -> dict:
+        return self.expect(201, "POST", "/api/appointments", body=booking, token=token)
+
+    def appointment(self, appointment_id: str, token: str) -> dict:
+        return self.expect(200, "GET", f"/api/appointments/{appointment_id}", token=token)
+
+    def expect_2xx(self, method: str, path: str, **kw) -> Any:
+        """docs/appointments.md gives no success status (nor body) for some calls: any 2xx will do."""
+        status, body, _ = self.call(method, path, **kw)
+        if not 200 <= status < 300:
+            raise HttpError(status, body, json.dumps(body).encode() if body is not None else b"")
+        return body
+
+    def reschedule(self, appointment_id: str, token: str, **change) -> Any:
+        return self.expect_2xx("POST", f"/api/appointments/{appointment_id}/reschedule", body=change, token=token)
+
+    def cancel(self, appointment_id: str, token: str, reason: str = "interop test") -> Any:
+        return self.expect_2xx("POST", f"/api/appointments/{appointment_id}/cancel", body={"reason": reason},
+                               token=token)
+
+    def request_interpreter(self, appointment_id: str, token: str, **request) -> dict:
+        return self.expect(201, "POST", f"/api/appointments/{appointment_id}/interpreter-request", body=request,
+                           token=token)
+
+    def my_offers(self, token: str) -> list:
+        return self.expect(200, "GET", "/api/me/interpreter-offers", token=token)
+
+    def accept_offer(self, request_id: str, token: str) -> dict:
+        return self.expect(200, "POST", f"/api/interpreter-offers/{request_id}/accept", token=token)
 
     @property
     def ws_url(self) -> str:
@@ -307,6 +343,20 @@ class Signal:
 
     def ping(self, with_id: bool = True) -> dict:
         return self._call("ping", "pong", with_id=with_id)
+
+    def watch(self, token: str, with_id: bool = True) -> dict:
+        """`watch` with an access token; the `watching` reply (its `topics`)."""
+        return self._call("watch", "watching", with_id=with_id, token=token)
+
+    def unwatch(self, with_id: bool = True) -> dict:
+        return self._call("unwatch", "ok", with_id=with_id)
+
+    def changes(self, quiet: float = 0.5) -> list[dict]:
+        """Every `changed` message buffered or arriving until ``quiet`` seconds of silence; other
+        messages stay in ``inbox``."""
+        got = self.drain(quiet)
+        self.inbox.extend(m for m in got if m["type"] != "changed")
+        return [m for m in got if m["type"] == "changed"]
 
     # -- closing
 
