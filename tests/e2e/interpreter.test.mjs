@@ -344,17 +344,16 @@ pageTest('three parties: the room locks only after the interpreter joins, and th
   // Each of the others sees the interpreter, as a sign-language interpreter: large.
   await expectPlaying(expert, `${SEL.expertSign} video`, { what: "the interpreter's camera", timeout: WAIT });
   await expectPlaying(device, `${SEL.deviceSign} video`, { what: "the interpreter's camera", timeout: WAIT });
+  // The server flags the interpreter of a sign-language request (`sign_language` in the protocol's Participant).
   const flagged = await expert.evaluate(() => [...window.vaylaDebug.call.participants.values()].find((p) => p.role === 'interpreter')?.sign_language);
-  if (flagged === true) {
-    for (const [page, selector] of [[expert, SEL.expertSign], [device, SEL.deviceSign]]) {
-      await page.waitForSelector(`${selector}.tile--sign`, { timeout: WAIT });
-      const share = await viewportShare(page, selector);
-      assert.ok(share >= 1 / 3, `${page.label}: the sign-language interpreter covers ${(share * 100).toFixed(0)} % of the screen`);
-    }
-    assert.match(await text(expert, SEL.expertSign), /Viittomakielen tulkkaus/);
-  } else {
-    process.stderr.write('the server does not flag sign-language participants yet: the large-tile check is skipped\n');
+  assert.equal(flagged, true, 'the interpreter is flagged as interpreting sign language');
+  for (const [page, selector] of [[expert, SEL.expertSign], [device, SEL.deviceSign]]) {
+    await page.waitForSelector(`${selector}.tile--sign`, { timeout: WAIT });
+    const share = await viewportShare(page, selector);
+    assert.ok(share >= 1 / 3, `${page.label}: the sign-language interpreter covers ${(share * 100).toFixed(0)} % of the screen`);
   }
+  assert.match(await text(expert, SEL.expertSign), /Viittomakielen tulkkaus/);
+  assert.match(await text(interpreter, '#self-slot'), /Viittomakielen tulkkaus/, 'the interpreter page knows it too');
   await expert.screenshot({ path: join(RESULTS, 'interpreter-expert.png') });
   await device.screenshot({ path: join(RESULTS, 'interpreter-device.png') });
   await interpreter.screenshot({ path: join(RESULTS, 'interpreter-in-room.png') });
