@@ -5,26 +5,15 @@
 
 mod common;
 
+use common::http::post;
 use common::{spawn_app, Backend, TestApp};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::time::Duration;
 use vayla_client::{ClientError, Signal};
 use vayla_protocol::{ClientMessage, ErrorCode, ServerMessage, Topic};
 
 const QUIET: Duration = Duration::from_millis(400);
 const WAIT: Duration = Duration::from_secs(10);
-
-async fn post(app: &TestApp, path: &str, token: &str, body: Value) -> (u16, Value) {
-    let resp = reqwest::Client::new()
-        .post(format!("{}{path}", app.server().url()))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .expect("request sent");
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
 
 /// A connection that said hello and watches with `who`'s access token; the topics it was given.
 async fn watching(app: &TestApp, token: &str) -> (Signal, Vec<Topic>) {

@@ -9,6 +9,7 @@
 mod common;
 
 use chrono::{Datelike, Duration as Days, NaiveDate, Weekday};
+use common::http::{call, expect, get, post, put};
 use common::{spawn_app, Backend, TestApp};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -16,43 +17,6 @@ use vayla_domain::calendar::{finnish_holiday, local_date, local_to_utc, LocalTim
 
 // ---------------------------------------------------------------------------------------------------------
 // Helpers
-
-async fn call(app: &TestApp, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
-    let client = reqwest::Client::new();
-    let url = format!("{}{path}", app.server().url());
-    let mut req = client.request(method.parse().unwrap(), url);
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.expect("request sent");
-    let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-}
-
-async fn get(app: &TestApp, path: &str, token: &str) -> (u16, Value) {
-    call(app, "GET", path, Some(token), None).await
-}
-
-async fn post(app: &TestApp, path: &str, token: &str, body: Value) -> (u16, Value) {
-    call(app, "POST", path, Some(token), Some(body)).await
-}
-
-async fn put(app: &TestApp, path: &str, token: &str, body: Value) -> (u16, Value) {
-    call(app, "PUT", path, Some(token), Some(body)).await
-}
-
-#[track_caller]
-fn expect(r: (u16, Value), status: u16, code: &str) -> Value {
-    assert_eq!(r.0, status, "expected {status} {code}, got {} {}", r.0, r.1);
-    if !code.is_empty() {
-        assert_eq!(r.1["code"], code, "error code of {}", r.1);
-    }
-    r.1
-}
 
 fn today() -> NaiveDate {
     local_date(vayla_server::now_ms())

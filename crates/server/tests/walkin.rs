@@ -7,6 +7,7 @@
 
 mod common;
 
+use common::http::{call, expect, get, post};
 use common::{eventually, spawn_app, spawn_app_with, Backend, TestApp, WAIT};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -14,38 +15,6 @@ use vayla_protocol::{ServerMessage, Topic};
 
 // ---------------------------------------------------------------------------------------------------------
 // Helpers
-
-async fn call(app: &TestApp, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
-    let client = reqwest::Client::new();
-    let mut req = client.request(method.parse().unwrap(), format!("{}{path}", app.server().url()));
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.expect("request sent");
-    let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-}
-
-async fn get(app: &TestApp, path: &str, token: &str) -> (u16, Value) {
-    call(app, "GET", path, Some(token), None).await
-}
-
-async fn post(app: &TestApp, path: &str, token: &str, body: Value) -> (u16, Value) {
-    call(app, "POST", path, Some(token), Some(body)).await
-}
-
-#[track_caller]
-fn expect(r: (u16, Value), status: u16, code: &str) -> Value {
-    assert_eq!(r.0, status, "expected {status} {code}, got {} {}", r.0, r.1);
-    if !code.is_empty() {
-        assert_eq!(r.1["code"], code, "error code of {}", r.1);
-    }
-    r.1
-}
 
 async fn on_duty(app: &TestApp, who: &str) -> String {
     let token = app.login(who).await;
