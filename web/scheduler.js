@@ -5,6 +5,8 @@
 // REST API: GET /api/calendar/agencies, GET /api/calendar/experts, GET /api/rooms, POST /api/slots/search,
 // POST /api/appointments, GET /api/appointments, GET /api/appointments/{id}, POST …/reschedule, …/cancel,
 // …/no-show (docs/appointments.md). Schedulers and admins book anywhere; advisors at their own service point.
+// The selected appointment's interpreter request is shown live (scheduler-interpreting.js): the page watches
+// `interpreter_requests` and `appointments` over the events WebSocket (events.js) and reads them again on change.
 
 import { apiFetch, api } from './api.js';
 import {
@@ -26,6 +28,8 @@ import {
 } from './appointments-common.js';
 import { Auth } from './call.js';
 import { h } from './dom.js';
+import { watch } from './events.js';
+import { interpreterPanel } from './scheduler-interpreting.js';
 import { initI18n, onLanguageChange, registerStrings, roleLabel, t } from './i18n.js';
 
 registerStrings({
@@ -482,6 +486,38 @@ const view = { kind: 'device', resource: '', date: '', span: 'day', loaded: fals
 let selected = null;
 let resched = null;
 let reschedSlot = null;
+/** The live-changes watch while signed in. */
+let watcher = null;
+
+// ---- interpreting, live ------------------------------------------------------------------------------------------
+
+const interp = interpreterPanel($('detail-interp'), {
+  call: (path, options) => call(path, options),
+  onMoveTime: () => els.detailReschedule.click(),
+  onChanged: () => reloadSelected(),
+});
+
+/** Reads the selected appointment again (its interpreters, its status) and shows it, keeping the notice. */
+async function reloadSelected() {
+  if (!selected) return;
+  const id = selected.id;
+  try {
+    const fresh = await call(`/api/appointments/${encodeURIComponent(id)}`);
+    if (selected?.id !== id) return;
+    selected = fresh;
+    renderDetail();
+  } catch (err) {
+    if (err.code !== 'auth') showApiError(els.error, err);
+  }
+}
+
+/** A change pushed by the server: read again what it concerns. */
+function onLiveChange(topic, key) {
+  if (!selected) return;
+  if (topic === 'appointments' && (key === '' || key === selected.id)) reloadSelected();
+  // A new request has a key we do not know yet: any request change may be the selected appointment's.
+  if (topic === 'interpreter_requests') interp.refresh();
+}
 
 // ---- names of things ---------------------------------------------------------------------------------------------
 
@@ -579,7 +615,9 @@ async function signedIn(reply) {
   }
   me = reply;
   auth?.stop();
+  watcher?.stop();
   auth = new Auth(reply);
+  watcher = watch(auth, ['interpreter_requests', 'appointments'], onLiveChange, { client: 'vayla-web-scheduler' });
   auth.addEventListener('refreshed', (e) => saveLogin({ ...e.detail }));
   auth.addEventListener('expired', () => signOut(t('sched.login.expired')));
   saveLogin(reply);
@@ -601,6 +639,8 @@ async function signedIn(reply) {
 }
 
 function signOut(message) {
+  watcher?.stop();
+  watcher = null;
   auth?.stop();
   auth = null;
   me = null;
@@ -1179,6 +1219,7 @@ async function selectAppointment(id, { focus = true, notice = null } = {}) {
 }
 
 function renderDetail() {
+  interp.show(selected);
   if (!selected) {
     els.detail.hidden = true;
     return;

@@ -353,6 +353,7 @@ fn router(state: AppState, config: &Config) -> Router {
         .route("/api/interpreter-offers/{request}/decline", post(crate::interpreting::decline))
         .route("/api/interpreter-requests/{request}/withdraw", post(crate::interpreting::withdraw))
         .route("/api/interpreter-requests/{request}/cancel", post(crate::interpreting::cancel))
+        .route("/api/appointments/{id}/interpreter-requests", get(crate::interpreting::history))
         // The interpreter registry (crate::interpreter_registry).
         .route("/api/interpreters", get(crate::interpreter_registry::list))
         .route(

@@ -719,6 +719,22 @@ pub async fn status(
     Ok(Json(view(current, a.start_ms)))
 }
 
+/// `GET /api/appointments/{id}/interpreter-requests`: every interpreter request the appointment has had, newest
+/// first (an empty list when none), for the scheduler's page: the current one is the first that is not
+/// cancelled, else the first.
+pub async fn history(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<RequestView>>, ApiError> {
+    let config = crate::scheduling::config(&app);
+    let a = load_appointment(&app.store, &id).await?;
+    may_manage(&config, &caller, &a.service_point)?;
+    let mut requests = app.store.interpreter_requests_for_appointment(&id).await?;
+    requests.sort_by(|x, y| (y.created_at, y.updated_at, &y.id).cmp(&(x.created_at, x.updated_at, &x.id)));
+    Ok(Json(requests.iter().map(|r| view(r, a.start_ms)).collect()))
+}
+
 /// `GET /api/me/interpreter-offers`: the calling interpreter's pending offers, soonest deadline first.
 pub async fn my_offers(State(app): State<AppState>, caller: Caller) -> Result<Json<Vec<MyOfferView>>, ApiError> {
     let me = require_interpreter(&caller)?;

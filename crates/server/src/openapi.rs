@@ -891,6 +891,20 @@ pub fn spec() -> Value {
         },
     );
     add(
+        "/api/appointments/{id}/interpreter-requests",
+        "get",
+        Op {
+            id: "interpreterRequestHistory",
+            tag: "interpreters",
+            summary: "Every interpreter request of the appointment, newest first (empty when none).",
+            auth: true,
+            params: vec![appointment()],
+            body: None,
+            ok: ("200", "The requests", Some(array(request_view()))),
+            errors: &[FORBIDDEN, ("404", "unknown_appointment")],
+        },
+    );
+    add(
         "/api/interpreter-requests/{request}/cancel",
         "post",
         Op {

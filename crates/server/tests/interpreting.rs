@@ -656,6 +656,9 @@ async fn both_sides_are_told_of_every_answer_withdrawal_and_cancellation(backend
     told(&mut sched_ws, Topic::InterpreterRequests, &id2).await;
     let s = status(&app, &scheduler, &first).await;
     assert_eq!(s["cancel_reason"], "appointment_cancelled");
+    let all = expect(get(&app, &format!("/api/appointments/{first}/interpreter-requests"), &scheduler).await, 200, "");
+    let ids: Vec<&str> = all.as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [id2.as_str(), id.as_str()], "every request, newest first");
     assert!(offers(&app, &asked).await.is_empty());
     let token = app.login(&asked).await;
     let mine = expect(get(&app, "/api/me/interpreter-assignments", &token).await, 200, "");
@@ -669,6 +672,9 @@ async fn both_sides_are_told_of_every_answer_withdrawal_and_cancellation(backend
     // The scheduler cancels a request itself: Sami, assigned, is told; his time is free again. Sami heard
     // nothing of the Swedish request before: the first change he gets is this one.
     let second = book(&app, &scheduler, "mikkeli-2", "kela-mikko").await;
+    let none =
+        expect(get(&app, &format!("/api/appointments/{second}/interpreter-requests"), &scheduler).await, 200, "");
+    assert_eq!(none, json!([]));
     let r = request(&app, &scheduler, &second, json!({ "language": "fse", "modality": "remote_video" })).await;
     let id3 = r["id"].as_str().unwrap().to_string();
     assert_eq!(next_change(&mut sami_ws).await, (Topic::InterpreterOffers, "tulkki-sami".to_string()));
