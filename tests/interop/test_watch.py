@@ -379,9 +379,8 @@ def test_told_only_of_topics_listed_in_watching(api, who, conns):
     assert heard <= topics, (heard, topics)
 
 
-@disagrees("`changed` table: `interpreter_offers` (key the interpreter's id) tells that interpreter of "
-           "offers made; no `changed` reaches the interpreter when an offer is made")
 def test_offer_made_tells_the_interpreter(api, who, conns):
+    """`interpreter_offers`, key the interpreter's id: 'that interpreter: offers made, ...'."""
     appt, req, aino_w, sched_w = _interpreter_requested(api, who, conns)
     try:
         expect_told(aino_w, "tulkki-aino", topic="interpreter_offers")
@@ -389,9 +388,8 @@ def test_offer_made_tells_the_interpreter(api, who, conns):
         api.cancel(appt["id"], who["scheduler"].access)
 
 
-@disagrees("`changed` table: `interpreter_requests` (key the request id) tells schedulers; no `changed` "
-           "reaches a watching scheduler when an interpreter request is made and offered")
 def test_interpreter_request_tells_schedulers(api, who, conns):
+    """`interpreter_requests`, key the request id: schedulers."""
     appt, req, aino_w, sched_w = _interpreter_requested(api, who, conns)
     try:
         expect_told(sched_w, req["id"], topic="interpreter_requests")
@@ -399,10 +397,9 @@ def test_interpreter_request_tells_schedulers(api, who, conns):
         api.cancel(appt["id"], who["scheduler"].access)
 
 
-@disagrees("`changed`: 'Something you watch changed: fetch it again'; when an interpreter accepts, the "
-           "appointment's `interpreters` and reservations change, but nobody watching `appointments` (the "
-           "scheduler, the booked expert) is told")
 def test_interpreter_accepting_tells_appointment_watchers(api, who, conns):
+    """GUESS: an interpreter accepting changes the appointment (its `interpreters`, its reservations), so
+    whoever watches it is told ('Something you watch changed')."""
     anna_w = watcher(who["anna"], conns)
     appt, req, aino_w, sched_w = _interpreter_requested(api, who, conns)
     try:
