@@ -29,9 +29,9 @@ Questions the documents leave open (a client writer has to guess):
   lasts. "appointment id" is taken as the Appointment's `id`, not its `uid`.
 - Whether a watch outlives `leave` and `session_ended` is implied ("until the connection closes or you
   `unwatch`"), not said.
-- appointments.md still says notifications are not pushed ("everyone polls", "Not done yet"); it gives no
-  success status or body for `cancel` and `reschedule`; and "Devices are refused everywhere except
-  `GET /api/me/appointments`" contradicts `GET /api/appointments/{id}` allowing "its device".
+- appointments.md gives no success status or body for `cancel` and `reschedule`; and "Devices are refused
+  everywhere except `GET /api/me/appointments`" contradicts `GET /api/appointments/{id}` allowing "its
+  device" (the server allows it), the call a device needs to refetch after a `changed`.
 """
 
 from __future__ import annotations
