@@ -10,16 +10,14 @@
 
 import assert from 'node:assert/strict';
 import { mkdir, readFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { after, before } from 'node:test';
 
 import { call, DEMO_PASSWORD, DEVICE_CREDENTIAL, deviceLogin, endSession, login, openSession } from './lib/api.mjs';
 import { expectNoAxeViolations } from './lib/axe.mjs';
 import { launchBrowser, newPage } from './lib/browser.mjs';
 import { startServer } from './lib/server.mjs';
-
-const RESULTS = join(dirname(fileURLToPath(import.meta.url)), 'test-results');
+import { RESULTS, pageTestWith, shutDown } from './lib/suite.mjs';
 
 let server;
 let browser;
@@ -33,31 +31,10 @@ before(async () => {
 });
 
 after(async () => {
-  await browser?.close();
-  const status = await server?.stop();
-  if (status && status.code !== 0) {
-    server.printLogs('server output (unclean stop)');
-    assert.fail(`the server did not stop cleanly on SIGINT: ${JSON.stringify(status)}`);
-  }
+  await shutDown(server, [browser]);
 });
 
-/** A test whose failure prints the server's output and saves a screenshot of every page it names. */
-function pageTest(name, timeout, body) {
-  test(name, { timeout }, async () => {
-    const pages = [];
-    try {
-      await body(pages);
-      for (const page of pages) assert.deepEqual(page.problems, [], `${page.label} logged no errors`);
-    } catch (e) {
-      server.printLogs(`server output for "${name}"`);
-      const slug = name.replace(/[^a-z0-9]+/gi, '-').toLowerCase().slice(0, 60);
-      for (const page of pages) {
-        await page.screenshot({ path: join(RESULTS, `${slug}-${page.label}-failure.png`), fullPage: true }).catch(() => {});
-      }
-      throw e;
-    }
-  });
-}
+const pageTest = pageTestWith(() => server);
 
 /** This year and month in Helsinki (the reports' time zone). */
 function helsinkiMonth() {

@@ -7,17 +7,16 @@
 
 import assert from 'node:assert/strict';
 import { mkdir, readFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 
 import { DEMO_PASSWORD, DEVICE_CREDENTIAL, endSession, getRooms, login, openSession } from './lib/api.mjs';
 import { expectNoAxeViolations } from './lib/axe.mjs';
 import { launchBrowser, newPage } from './lib/browser.mjs';
 import { expectPlaying } from './lib/video.mjs';
 import { startServer } from './lib/server.mjs';
+import { RESULTS, pageTestWith, shutDown } from './lib/suite.mjs';
 
-const RESULTS = join(dirname(fileURLToPath(import.meta.url)), 'test-results');
 const ROOM = 'mikkeli-2';
 const WAITING_ROOM = 'mikkeli-3';
 const EXPERT = 'kela-anna';
@@ -54,33 +53,11 @@ before(async () => {
 });
 
 after(async () => {
-  await deviceBrowser?.close();
-  await expertBrowser?.close();
   if (Object.keys(measured).length) process.stderr.write(`\ncall measurements: ${JSON.stringify(measured)}\n`);
-  const status = await server?.stop();
-  if (status && status.code !== 0) {
-    server.printLogs('server output (unclean stop)');
-    assert.fail(`the server did not stop cleanly on SIGINT: ${JSON.stringify(status)}`);
-  }
+  await shutDown(server, [deviceBrowser, expertBrowser]);
 });
 
-/** A test whose failure prints the server's output and saves a screenshot of every page it names. */
-function callTest(name, timeout, body) {
-  test(name, { timeout }, async () => {
-    const pages = [];
-    try {
-      await body(pages);
-      for (const page of pages) assert.deepEqual(page.problems, [], `${page.label} logged no errors`);
-    } catch (e) {
-      server.printLogs(`server output for "${name}"`);
-      const slug = name.replace(/[^a-z0-9]+/gi, '-').toLowerCase().slice(0, 60);
-      for (const page of pages) {
-        await page.screenshot({ path: join(RESULTS, `${slug}-${page.label}-failure.png`), fullPage: true }).catch(() => {});
-      }
-      throw e;
-    }
-  });
-}
+const callTest = pageTestWith(() => server);
 
 /** Record the call status's `data-state` changes from the page's first moment (`window.__states`). */
 async function recordStates(page) {

@@ -15,17 +15,16 @@
 
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 
 import { call, DEMO_PASSWORD, DEVICE_CREDENTIAL, endSession, getRooms, login } from './lib/api.mjs';
 import { expectNoAxeViolations } from './lib/axe.mjs';
 import { launchBrowser, newPage } from './lib/browser.mjs';
 import { startServer } from './lib/server.mjs';
 import { expectPlaying } from './lib/video.mjs';
+import { RESULTS, pageTestWith, shutDown } from './lib/suite.mjs';
 
-const RESULTS = join(dirname(fileURLToPath(import.meta.url)), 'test-results');
 const SERVICE = 'kela-benefits';
 const SERVICE_POINT = 'mikkeli';
 const ROOM = 'mikkeli-1';
@@ -61,32 +60,10 @@ before(async () => {
 });
 
 after(async () => {
-  await deviceBrowser?.close();
-  await peopleBrowser?.close();
-  const status = await server?.stop();
-  if (status && status.code !== 0) {
-    server.printLogs('server output (unclean stop)');
-    assert.fail(`the server did not stop cleanly on SIGINT: ${JSON.stringify(status)}`);
-  }
+  await shutDown(server, [deviceBrowser, peopleBrowser]);
 });
 
-/** A test whose failure prints the server's output and saves a screenshot of every page it names. */
-function pageTest(name, timeout, body) {
-  test(name, { timeout }, async () => {
-    const pages = [];
-    try {
-      await body(pages);
-      for (const page of pages) assert.deepEqual(page.problems, [], `${page.label} logged no errors`);
-    } catch (e) {
-      server.printLogs(`server output for "${name}"`);
-      const slug = name.replace(/[^a-z0-9]+/gi, '-').toLowerCase().slice(0, 60);
-      for (const page of pages) {
-        await page.screenshot({ path: join(RESULTS, `${slug}-${page.label}-failure.png`), fullPage: true }).catch(() => {});
-      }
-      throw e;
-    }
-  });
-}
+const pageTest = pageTestWith(() => server);
 
 const api = (path, options = {}) => call(server.url, path, { token: scheduler.access_token, ...options });
 const text = async (page, selector) => (await page.$eval(selector, (el) => el.innerText)).replace(/\s+/g, ' ').trim();

@@ -7,16 +7,15 @@
 
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 
 import { call, DEMO_PASSWORD, login } from './lib/api.mjs';
 import { expectNoAxeViolations } from './lib/axe.mjs';
 import { launchBrowser, newPage } from './lib/browser.mjs';
 import { startServer } from './lib/server.mjs';
+import { RESULTS, shutDown } from './lib/suite.mjs';
 
-const RESULTS = join(dirname(fileURLToPath(import.meta.url)), 'test-results');
 const DEVICE = 'mikkeli-1';
 
 let server;
@@ -29,12 +28,7 @@ before(async () => {
 });
 
 after(async () => {
-  await browser?.close();
-  const status = await server?.stop();
-  if (status && status.code !== 0) {
-    server.printLogs('server output (unclean stop)');
-    assert.fail(`the server did not stop cleanly on SIGINT: ${JSON.stringify(status)}`);
-  }
+  await shutDown(server, [browser]);
 });
 
 const text = async (page, selector) => (await page.$eval(selector, (el) => el.innerText)).replace(/\s+/g, ' ').trim();

@@ -10,16 +10,14 @@
 
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 
 import { call, DEMO_PASSWORD, endSession, getRooms, login } from './lib/api.mjs';
 import { expectNoAxeViolations } from './lib/axe.mjs';
 import { launchBrowser, newPage } from './lib/browser.mjs';
 import { startServer } from './lib/server.mjs';
+import { RESULTS, pageTestWith } from './lib/suite.mjs';
 
-const RESULTS = join(dirname(fileURLToPath(import.meta.url)), 'test-results');
 const SERVICE = 'kela-benefits';
 const SERVICE_NAME = 'Etuusasia (Kela)';
 const SERVICE_POINT = 'mikkeli';
@@ -54,23 +52,7 @@ after(async () => {
   }
 });
 
-/** A test whose failure prints the server's output and saves a screenshot of every page it names. */
-function pageTest(name, timeout, body) {
-  test(name, { timeout }, async () => {
-    const pages = [];
-    try {
-      await body(pages);
-      for (const page of pages) assert.deepEqual(page.problems, [], `${page.label} logged no errors`);
-    } catch (e) {
-      server.printLogs(`server output for "${name}"`);
-      const slug = name.replace(/[^a-z0-9]+/gi, '-').toLowerCase().slice(0, 60);
-      for (const page of pages) {
-        await page.screenshot({ path: join(RESULTS, `${slug}-${page.label}-failure.png`), fullPage: true }).catch(() => {});
-      }
-      throw e;
-    }
-  });
-}
+const pageTest = pageTestWith(() => server);
 
 const api = (path, options = {}) => call(server.url, path, { token: scheduler.access_token, ...options });
 /** What a person reads in an element (block elements apart), whitespace folded. */

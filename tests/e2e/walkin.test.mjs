@@ -8,17 +8,14 @@
 
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { after, before } from 'node:test';
 
 import { call, login } from './lib/api.mjs';
 import { expectNoAxeViolations } from './lib/axe.mjs';
 import { launchBrowser } from './lib/browser.mjs';
 import { startServer } from './lib/server.mjs';
 import { endWalkInSession, openOnDutyExpert, openWaitingDevice, runWalkIn, SEL } from './lib/walkin.mjs';
-
-const RESULTS = join(dirname(fileURLToPath(import.meta.url)), 'test-results');
+import { RESULTS, pageTestWith, shutDown } from './lib/suite.mjs';
 
 let server;
 let deviceBrowser;
@@ -31,34 +28,10 @@ before(async () => {
 });
 
 after(async () => {
-  await deviceBrowser?.close();
-  await expertBrowser?.close();
-  const status = await server?.stop();
-  if (status && status.code !== 0) {
-    server.printLogs('server output (unclean stop)');
-    assert.fail(`the server did not stop cleanly on SIGINT: ${JSON.stringify(status)}`);
-  }
+  await shutDown(server, [deviceBrowser, expertBrowser]);
 });
 
-/** A test whose failure prints the server's output and saves a screenshot of every page it names. */
-function walkinTest(name, timeout, body) {
-  test(name, { timeout }, async () => {
-    const pages = [];
-    try {
-      await body(pages);
-      for (const page of pages) assert.deepEqual(page.problems, [], `${page.label} logged no errors`);
-    } catch (e) {
-      server.printLogs(`server output for "${name}"`);
-      const slug = name.replace(/[^a-z0-9]+/gi, '-').toLowerCase().slice(0, 60);
-      for (const page of pages) {
-        await page.screenshot({ path: join(RESULTS, `${slug}-${page.label}-failure.png`), fullPage: true }).catch(() => {});
-      }
-      throw e;
-    } finally {
-      for (const page of pages) await page.context().close().catch(() => {});
-    }
-  });
-}
+const walkinTest = pageTestWith(() => server, { closePages: true });
 
 walkinTest('a walk-in ticket from the device page, accepted on the expert page: both in the locked room with video', 150_000, async (pages) => {
   const scene = await runWalkIn({ server, deviceBrowser, expertBrowser, pages });
