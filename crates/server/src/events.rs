@@ -31,6 +31,9 @@ pub enum Audience {
     Schedulers,
     /// Every interpreter, and admins.
     Interpreters,
+    /// Whoever is in any of these. One change for several audiences is one message to each watcher, however
+    /// many of the audiences they are in (an admin is in all).
+    AnyOf(Vec<Audience>),
 }
 
 /// One change: "`topic` / `key` changed, and `audience` may see it".
@@ -90,7 +93,9 @@ impl Watcher {
             Role::Admin => Topic::ALL.to_vec(),
             Role::Scheduler => vec![Topic::InterpreterRequests, Topic::Appointments],
             Role::Expert => vec![Topic::WalkinQueue, Topic::WalkinTicket, Topic::Appointments],
-            Role::Interpreter => vec![Topic::WalkinQueue, Topic::WalkinTicket, Topic::InterpreterOffers],
+            Role::Interpreter => {
+                vec![Topic::WalkinQueue, Topic::WalkinTicket, Topic::InterpreterOffers, Topic::Appointments]
+            }
             Role::Device | Role::Advisor => vec![Topic::WalkinTicket, Topic::Appointments],
         }
     }
@@ -98,10 +103,11 @@ impl Watcher {
     /// Whether this caller is in the change's audience. Looked up in the rooms-config in force, so that a
     /// person who moves to another agency or service point follows the move without watching again.
     pub fn wants(&self, change: &Change, config: &RoomsConfig) -> bool {
-        if self.role == Role::Admin {
-            return true;
-        }
-        match &change.audience {
+        self.role == Role::Admin || self.in_audience(&change.audience, config)
+    }
+
+    fn in_audience(&self, audience: &Audience, config: &RoomsConfig) -> bool {
+        match audience {
             Audience::Agency(agency) => {
                 self.role == Role::Expert
                     && config.person(&self.subject).and_then(|p| p.agency.as_deref()) == Some(agency.as_str())
@@ -117,6 +123,7 @@ impl Watcher {
             Audience::Person(subject) => *subject == self.subject,
             Audience::Schedulers => self.role == Role::Scheduler,
             Audience::Interpreters => self.role == Role::Interpreter,
+            Audience::AnyOf(audiences) => audiences.iter().any(|a| self.in_audience(a, config)),
         }
     }
 }
@@ -166,6 +173,9 @@ mod tests {
         );
         assert_eq!(reached(&change(Audience::Schedulers)), ["scheduler", "admin"]);
         assert_eq!(reached(&change(Audience::Interpreters)), ["tulkki-aino", "admin"]);
+        let several =
+            Audience::AnyOf(vec![Audience::Schedulers, Audience::Agency("vero".into()), Audience::Interpreters]);
+        assert_eq!(reached(&change(several)), ["vero-liisa", "tulkki-aino", "scheduler", "admin"]);
         // An unknown device or agency reaches only admins.
         assert_eq!(reached(&change(Audience::Device(RoomId::new("nowhere-1").unwrap()))), ["admin"]);
         assert_eq!(reached(&change(Audience::Agency("migri".into()))), ["admin"]);

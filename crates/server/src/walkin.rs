@@ -358,11 +358,11 @@ fn app_settings(app: &AppState) -> Settings {
 /// Tell the watchers that `agency`'s queue changed, and every open ticket of it (positions and estimates move
 /// together). `interpreters`: the change concerns a ticket that asks for an interpreter.
 async fn announce_agency(store: &Store, events: &Events, agency: &str, interpreters: bool) {
-    let queue = |audience| Change { topic: Topic::WalkinQueue, key: agency.to_string(), audience };
-    events.publish(queue(Audience::Agency(agency.to_string())));
+    let mut audiences = vec![Audience::Agency(agency.to_string())];
     if interpreters {
-        events.publish(queue(Audience::Interpreters));
+        audiences.push(Audience::Interpreters);
     }
+    events.publish(Change { topic: Topic::WalkinQueue, key: agency.to_string(), audience: Audience::AnyOf(audiences) });
     match store.open_walkin_tickets(Some(agency)).await {
         Ok(open) => {
             for t in &open {

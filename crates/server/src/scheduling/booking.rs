@@ -476,24 +476,20 @@ fn announce(app: &AppState, record: &AppointmentRecord) {
 /// [`announce`] with the events hub alone (for the interpreter cascade task, which has no `AppState`).
 pub(crate) fn announce_to(events: &crate::events::Events, record: &AppointmentRecord) {
     use crate::events::{Audience, Change};
-    let change = |audience| Change { topic: vayla_protocol::Topic::Appointments, key: record.id.clone(), audience };
-    events.publish(change(Audience::Schedulers));
+    let mut audiences = vec![Audience::Schedulers];
     if let Ok(room) = RoomId::new(record.device.as_str()) {
-        events.publish(change(Audience::Device(room)));
+        audiences.push(Audience::Device(room));
     }
-    let mut people: Vec<&str> = record
-        .reservations
-        .iter()
-        .filter(|r| r.kind != vayla_store::ResourceKind::Device)
-        .map(|r| r.resource_id.as_str())
-        .collect();
-    people.sort_unstable();
-    people.dedup();
-    for person in people {
-        if let Ok(subject) = vayla_domain::SubjectId::new(person) {
-            events.publish(change(Audience::Person(subject)));
+    for r in record.reservations.iter().filter(|r| r.kind != vayla_store::ResourceKind::Device) {
+        if let Ok(subject) = vayla_domain::SubjectId::new(r.resource_id.as_str()) {
+            audiences.push(Audience::Person(subject));
         }
     }
+    events.publish(Change {
+        topic: vayla_protocol::Topic::Appointments,
+        key: record.id.clone(),
+        audience: Audience::AnyOf(audiences),
+    });
 }
 
 async fn load(store: &Store, id: &str) -> Result<AppointmentRecord, ApiError> {
