@@ -24,6 +24,8 @@ const PERSON: [MediaSource; 2] = [MediaSource::Microphone, MediaSource::Camera];
 const SECRET: &str = "load-secret";
 /// Time given to every room to connect before measuring starts.
 const WARM_UP: Duration = Duration::from_secs(3);
+/// How long a participant's task drives its connection between looks at whether the measurement has started.
+const SLICE: Duration = Duration::from_millis(50);
 
 struct Options {
     rooms: Vec<usize>,
@@ -238,8 +240,15 @@ async fn step(o: &Options, rooms: usize) -> Result<Figures> {
         logins.push((room, device, expert, interp));
     }
     let rss_idle = rss_bytes(pid)?;
-    // The participants of a room join one after another; each remembers when it started joining.
-    let mut parties = Vec::new();
+    // The participants of a room join one after another; each remembers when it started joining and runs in its
+    // own task from then on, so that its connection makes progress while the later rooms join (a participant
+    // whose client sat idle until everyone had joined would charge that wait to the server's time to first
+    // frame). Once all have joined, every task is told the same schedule: a warm-up (connecting, first
+    // keyframes), a snapshot of its counters, then the measured window. Loss and delay count only what was
+    // sent inside the window.
+    let window = Duration::from_secs(o.seconds);
+    let (schedule_tx, schedule) = tokio::sync::watch::channel(None::<(Instant, Instant)>);
+    let mut tasks = Vec::new();
     for (i, (room, device, expert, interp)) in logins.into_iter().enumerate() {
         let i = i + 1;
         api.open_session(
@@ -250,23 +259,27 @@ async fn step(o: &Options, rooms: usize) -> Result<Figures> {
         .await?;
         for (access, publish) in [(&device, &DEVICE[..]), (&expert, &PERSON[..]), (&interp, &PERSON[..])] {
             let started = Instant::now();
-            parties.push((enter(&api, access, &room, publish, o.simulcast).await?, started));
+            let mut p = enter(&api, access, &room, publish, o.simulcast).await?;
+            let schedule = schedule.clone();
+            tasks.push(tokio::spawn(async move {
+                let (warm_end, end) = loop {
+                    if let Some(s) = *schedule.borrow() {
+                        break s;
+                    }
+                    if let Err(e) = p.run_for(SLICE).await {
+                        let before = Counts::of(&p);
+                        return (p, started, before, Err(e));
+                    }
+                };
+                let warm = p.run_for(warm_end.saturating_duration_since(Instant::now())).await;
+                let before = Counts::of(&p);
+                let r = warm.and(p.run_for(end.saturating_duration_since(Instant::now())).await);
+                (p, started, before, r)
+            }));
         }
     }
-    // Every participant runs in its own task: a warm-up (connecting, first keyframes), a snapshot of its
-    // counters, then the measured window. Loss and delay count only what was sent inside the window.
-    let window = Duration::from_secs(o.seconds);
-    let tasks: Vec<_> = parties
-        .into_iter()
-        .map(|(mut p, started)| {
-            tokio::spawn(async move {
-                let warm = p.run_for(WARM_UP).await;
-                let before = Counts::of(&p);
-                let r = warm.and(p.run_for(window).await);
-                (p, started, before, r)
-            })
-        })
-        .collect();
+    let warm_end = Instant::now() + WARM_UP;
+    schedule_tx.send_replace(Some((warm_end, warm_end + window)));
     tokio::time::sleep(WARM_UP).await;
     const GSO: &str = "vayla_media_udp_gso_segments_total";
     let (cpu0, fwd0, t0) = (cpu_time(pid)?, metric(&api, "vayla_sfu_forwarded_packets_total").await?, Instant::now());
