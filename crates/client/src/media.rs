@@ -176,6 +176,9 @@ pub struct Received {
     pub first_keyframe: Option<Instant>,
     /// Frames whose RTP sequence was not contiguous with the previous one.
     pub gaps: u64,
+    /// Of those, the ones that were not keyframes: a frame the decoder cannot decode (what came before it is
+    /// missing). A gap followed by a keyframe costs a frame but nothing after it.
+    pub undecodable: u64,
     /// RTP packets the frames were carried in.
     pub packets: u64,
 }
@@ -542,8 +545,12 @@ impl MediaPeer {
                 let r = self.received.entry(d.mid.to_string()).or_default();
                 r.frames += 1;
                 r.bytes += d.data.len() as u64;
+                let key = d.params.spec().codec == Codec::Vp8 && d.data.first().map(|b| b & 1 == 0).unwrap_or(false);
                 if !d.contiguous {
                     r.gaps += 1;
+                    if !key && d.params.spec().codec == Codec::Vp8 {
+                        r.undecodable += 1;
+                    }
                 }
                 r.first_frame.get_or_insert(now);
                 r.packets += (**d.seq_range.end() - **d.seq_range.start()) + 1;
@@ -555,7 +562,6 @@ impl MediaPeer {
                         self.delays_us.push(delay.min(u32::MAX as u64) as u32);
                     }
                 }
-                let key = d.params.spec().codec == Codec::Vp8 && d.data.first().map(|b| b & 1 == 0).unwrap_or(false);
                 if key {
                     r.keyframes += 1;
                     r.first_keyframe.get_or_insert(now);

@@ -350,7 +350,11 @@ async fn a_simulcast_camera_reaches_the_expert_as_one_stream() {
     let camera = expert.media.received_from(&device.id, MediaSource::Camera).expect("the camera arrives");
     assert!(camera.frames > 20, "{camera:?}");
     assert_eq!(camera.first_keyframe, camera.first_frame, "starts at a keyframe: {camera:?}");
-    assert_eq!(camera.gaps, 0, "one contiguous stream, whatever layer it comes from: {camera:?}");
+    // One stream whatever layer it comes from: every frame decodable. At a layer switch the old layer's frame in
+    // flight may be cut short (the new layer's keyframe follows at once), so a gap is allowed only right before a
+    // keyframe, at most once per switch.
+    assert_eq!(camera.undecodable, 0, "no frame after a gap that is not a keyframe: {camera:?}");
+    assert!(camera.gaps < camera.keyframes, "gaps only at layer switches: {camera:?}");
     // The device sent all three layers (⅛ + ⅖ + 1 of the full rate); the expert got at most about the top one.
     let sent = device.media.sent().into_iter().find(|(s, _)| *s == MediaSource::Camera).unwrap().1;
     assert!(
