@@ -18,6 +18,7 @@ import {
   stateLabel,
   t,
 } from './i18n.js';
+import { bindSignInForm, forgetLogin, savedLogin, saveLogin } from './signin.js';
 
 registerStrings({
   fi: {
@@ -339,21 +340,13 @@ function showView(name) {
 
 // ---- sign in ---------------------------------------------------------------------------------------------------
 
-function saveLogin(reply) {
-  try {
-    sessionStorage.setItem(SESSION_KEY, JSON.stringify({ ...reply, saved_at: Date.now() }));
-  } catch {
-    /* storage disabled */
-  }
-}
-
 function signedIn(reply) {
   me = reply;
   auth?.stop();
   auth = new Auth(reply);
-  auth.addEventListener('refreshed', (e) => saveLogin({ ...e.detail }));
+  auth.addEventListener('refreshed', (e) => saveLogin(SESSION_KEY, { ...e.detail }));
   auth.addEventListener('expired', () => signOut(t('expert.login.expired')));
-  saveLogin(reply);
+  saveLogin(SESSION_KEY, reply);
   renderUser();
   showRooms();
 }
@@ -369,38 +362,20 @@ function signOut(message) {
   auth = null;
   me = null;
   clearInterval(roomsTimer);
-  try {
-    sessionStorage.removeItem(SESSION_KEY);
-  } catch {
-    /* storage disabled */
-  }
+  forgetLogin(SESSION_KEY);
   showView('login');
   showError(message ?? '');
   els.username.focus();
 }
 
-els.loginForm.addEventListener('submit', async (e) => {
-  e.preventDefault();
-  const username = els.username.value.trim();
-  const password = els.password.value;
-  if (!username || !password) {
-    showError(t('expert.login.missing'));
-    (username ? els.password : els.username).focus();
-    return;
-  }
-  const button = $('login-button');
-  button.disabled = true;
-  try {
-    const reply = await api.login(username, password);
-    els.password.value = '';
-    showError('');
-    signedIn(reply);
-  } catch (err) {
-    showError(err.status === 401 ? t('expert.login.failed') : t('expert.login.error', { code: err.code }));
-    els.password.focus();
-  } finally {
-    button.disabled = false;
-  }
+bindSignInForm({
+  form: els.loginForm,
+  username: els.username,
+  password: els.password,
+  button: $('login-button'),
+  showError,
+  strings: 'expert.login',
+  onSignedIn: signedIn,
 });
 
 els.logout.addEventListener('click', () => signOut());
@@ -917,16 +892,7 @@ onLanguageChange(() => {
 });
 document.title = t('expert.docTitle');
 
-const saved = (() => {
-  try {
-    const s = JSON.parse(sessionStorage.getItem(SESSION_KEY) ?? 'null');
-    return s && s.saved_at + s.expires_in * 1000 > Date.now() + 60_000
-      ? { ...s, expires_in: Math.floor((s.saved_at + s.expires_in * 1000 - Date.now()) / 1000) }
-      : null;
-  } catch {
-    return null;
-  }
-})();
+const saved = savedLogin(SESSION_KEY);
 if (saved) {
   signedIn(saved);
 } else {

@@ -29,6 +29,7 @@ import {
   showApiError,
 } from './appointments-common.js';
 import { formatTime, initI18n, onLanguageChange, registerStrings, roleLabel, stateLabel, t } from './i18n.js';
+import { bindSignInForm, forgetLogin, savedLogin, saveLogin } from './signin.js';
 
 registerStrings({
   fi: {
@@ -369,21 +370,13 @@ function focusHeading(el) {
 
 // ---- sign in ---------------------------------------------------------------------------------------------------
 
-function saveLogin(reply) {
-  try {
-    sessionStorage.setItem(SESSION_KEY, JSON.stringify({ ...reply, saved_at: Date.now() }));
-  } catch {
-    /* storage disabled */
-  }
-}
-
 function signedIn(reply) {
   me = reply;
   auth?.stop();
   auth = new Auth(reply);
-  auth.addEventListener('refreshed', (e) => saveLogin({ ...e.detail }));
+  auth.addEventListener('refreshed', (e) => saveLogin(SESSION_KEY, { ...e.detail }));
   auth.addEventListener('expired', () => signOut(t('interp.login.expired')));
-  saveLogin(reply);
+  saveLogin(SESSION_KEY, reply);
   renderUser();
   showLists();
 }
@@ -399,44 +392,22 @@ function signOut(message) {
   auth = null;
   me = null;
   offers = assignments = seenStates = null;
-  try {
-    sessionStorage.removeItem(SESSION_KEY);
-  } catch {
-    /* storage disabled */
-  }
+  forgetLogin(SESSION_KEY);
   showView('login');
   showError(message ?? '');
   announce('');
   els.username.focus();
 }
 
-els.loginForm.addEventListener('submit', async (e) => {
-  e.preventDefault();
-  const username = els.username.value.trim();
-  const password = els.password.value;
-  if (!username || !password) {
-    showError(t('interp.login.missing'));
-    (username ? els.password : els.username).focus();
-    return;
-  }
-  const button = $('login-button');
-  button.disabled = true;
-  try {
-    const reply = await api.login(username, password);
-    els.password.value = '';
-    if (reply.role !== 'interpreter') {
-      showError(t('interp.login.notInterpreter'));
-      els.username.focus();
-      return;
-    }
-    showError('');
-    signedIn(reply);
-  } catch (err) {
-    showError(err.status === 401 ? t('interp.login.failed') : t('interp.login.error', { code: err.code }));
-    els.password.focus();
-  } finally {
-    button.disabled = false;
-  }
+bindSignInForm({
+  form: els.loginForm,
+  username: els.username,
+  password: els.password,
+  button: $('login-button'),
+  showError,
+  strings: 'interp.login',
+  refuse: (reply) => (reply.role === 'interpreter' ? null : t('interp.login.notInterpreter')),
+  onSignedIn: signedIn,
 });
 
 els.logout.addEventListener('click', () => signOut());
@@ -1000,16 +971,7 @@ onLanguageChange(() => {
 });
 document.title = t('interp.docTitle');
 
-const saved = (() => {
-  try {
-    const s = JSON.parse(sessionStorage.getItem(SESSION_KEY) ?? 'null');
-    return s && s.saved_at + s.expires_in * 1000 > Date.now() + 60_000
-      ? { ...s, expires_in: Math.floor((s.saved_at + s.expires_in * 1000 - Date.now()) / 1000) }
-      : null;
-  } catch {
-    return null;
-  }
-})();
+const saved = savedLogin(SESSION_KEY);
 if (saved) {
   signedIn(saved);
 } else {

@@ -31,6 +31,7 @@ import { h } from './dom.js';
 import { watch } from './events.js';
 import { interpreterPanel } from './scheduler-interpreting.js';
 import { initI18n, onLanguageChange, registerStrings, roleLabel, t } from './i18n.js';
+import { bindSignInForm, forgetLogin, savedLogin, saveLogin } from './signin.js';
 
 registerStrings({
   fi: {
@@ -595,14 +596,6 @@ function showView(name) {
   document.body.dataset.view = name;
 }
 
-function saveLogin(reply) {
-  try {
-    sessionStorage.setItem(SESSION_KEY, JSON.stringify({ ...reply, saved_at: Date.now() }));
-  } catch {
-    /* storage disabled */
-  }
-}
-
 function renderUser() {
   if (!me) return;
   els.userName.textContent = t('sched.signedIn', { name: me.display_name, role: roleLabel(me.role, { capitalize: false }) });
@@ -618,9 +611,9 @@ async function signedIn(reply) {
   watcher?.stop();
   auth = new Auth(reply);
   watcher = watch(auth, ['interpreter_requests', 'appointments'], onLiveChange, { client: 'vayla-web-scheduler' });
-  auth.addEventListener('refreshed', (e) => saveLogin({ ...e.detail }));
+  auth.addEventListener('refreshed', (e) => saveLogin(SESSION_KEY, { ...e.detail }));
   auth.addEventListener('expired', () => signOut(t('sched.login.expired')));
-  saveLogin(reply);
+  saveLogin(SESSION_KEY, reply);
   renderUser();
   showView('app');
   try {
@@ -644,39 +637,21 @@ function signOut(message) {
   auth?.stop();
   auth = null;
   me = null;
-  try {
-    sessionStorage.removeItem(SESSION_KEY);
-  } catch {
-    /* storage disabled */
-  }
+  forgetLogin(SESSION_KEY);
   for (const d of [els.bookDialog, els.reschedDialog, els.cancelDialog]) if (d.open) d.close();
   showView('login');
   showError(message ?? '');
   els.username.focus();
 }
 
-els.loginForm.addEventListener('submit', async (e) => {
-  e.preventDefault();
-  const username = els.username.value.trim();
-  const password = els.password.value;
-  if (!username || !password) {
-    showError(t('sched.login.missing'));
-    (username ? els.password : els.username).focus();
-    return;
-  }
-  const button = $('login-button');
-  button.disabled = true;
-  try {
-    const reply = await api.login(username, password);
-    els.password.value = '';
-    showError('');
-    await signedIn(reply);
-  } catch (err) {
-    showError(err.status === 401 ? t('sched.login.failed') : t('sched.login.error', { code: err.code }));
-    els.password.focus();
-  } finally {
-    button.disabled = false;
-  }
+bindSignInForm({
+  form: els.loginForm,
+  username: els.username,
+  password: els.password,
+  button: $('login-button'),
+  showError,
+  strings: 'sched.login',
+  onSignedIn: signedIn,
 });
 
 els.logout.addEventListener('click', () => signOut());
@@ -1439,16 +1414,7 @@ onLanguageChange(() => {
 });
 document.title = t('sched.docTitle');
 
-const saved = (() => {
-  try {
-    const s = JSON.parse(sessionStorage.getItem(SESSION_KEY) ?? 'null');
-    return s && s.saved_at + s.expires_in * 1000 > Date.now() + 60_000
-      ? { ...s, expires_in: Math.floor((s.saved_at + s.expires_in * 1000 - Date.now()) / 1000) }
-      : null;
-  } catch {
-    return null;
-  }
-})();
+const saved = savedLogin(SESSION_KEY);
 if (saved) {
   signedIn(saved);
 } else {
