@@ -223,6 +223,8 @@ struct Figures {
     memory_per_participant_kib: f64,
     /// Share of the forwarded packets that left as segments of a UDP GSO send.
     gso_share: f64,
+    /// The SFU's timeout passes per forwarded packet.
+    passes_per_packet: f64,
 }
 
 async fn step(o: &Options, rooms: usize) -> Result<Figures> {
@@ -282,11 +284,14 @@ async fn step(o: &Options, rooms: usize) -> Result<Figures> {
     schedule_tx.send_replace(Some((warm_end, warm_end + window)));
     tokio::time::sleep(WARM_UP).await;
     const GSO: &str = "vayla_media_udp_gso_segments_total";
+    const PASSES: &str = "vayla_sfu_timeout_passes_total";
     let (cpu0, fwd0, t0) = (cpu_time(pid)?, metric(&api, "vayla_sfu_forwarded_packets_total").await?, Instant::now());
     let gso0 = metric(&api, GSO).await?;
+    let passes0 = metric(&api, PASSES).await?;
     tokio::time::sleep(window).await;
     let (cpu1, fwd1, t1) = (cpu_time(pid)?, metric(&api, "vayla_sfu_forwarded_packets_total").await?, Instant::now());
     let gso1 = metric(&api, GSO).await?;
+    let passes1 = metric(&api, PASSES).await?;
     let rss_busy = rss_bytes(pid)?;
     let mut parties = Vec::new();
     for t in tasks {
@@ -345,6 +350,7 @@ async fn step(o: &Options, rooms: usize) -> Result<Figures> {
         first_frame_max_ms: first_frames.last().copied().map(f64::from).unwrap_or(f64::NAN),
         memory_per_participant_kib: rss_busy.saturating_sub(rss_idle) as f64 / 1024.0 / participants as f64,
         gso_share: if packets > 0.0 { ((gso1 - gso0) / packets).min(1.0) } else { f64::NAN },
+        passes_per_packet: if packets > 0.0 { (passes1 - passes0) / packets } else { f64::NAN },
     })
 }
 
@@ -353,7 +359,7 @@ async fn main() -> Result<()> {
     let o = options()?;
     let mut held = None;
     println!(
-        "{:>5} {:>6} {:>7} {:>10} {:>9} {:>6} {:>7} {:>8} {:>8} {:>9} {:>9} {:>9} {:>5}",
+        "{:>5} {:>6} {:>7} {:>10} {:>9} {:>6} {:>7} {:>8} {:>8} {:>9} {:>9} {:>9} {:>5} {:>7} {:>11}",
         "rooms",
         "people",
         "streams",
@@ -366,12 +372,14 @@ async fn main() -> Result<()> {
         "1st p50",
         "1st max",
         "KiB/pers",
-        "gso"
+        "gso",
+        "passes",
+        "streams/core"
     );
     for &rooms in &o.rooms {
         let f = step(&o, rooms).await.with_context(|| format!("{rooms} rooms"))?;
         println!(
-            "{:>5} {:>6} {:>7} {:>10.0} {:>9.1} {:>5.0}% {:>6.2}% {:>8.1} {:>8.1} {:>9.0} {:>9.0} {:>9.0} {:>4.0}%",
+            "{:>5} {:>6} {:>7} {:>10.0} {:>9.1} {:>5.0}% {:>6.2}% {:>8.1} {:>8.1} {:>9.0} {:>9.0} {:>9.0} {:>4.0}% {:>7.2} {:>11.0}",
             f.rooms,
             f.participants,
             f.forwarded_streams,
@@ -384,7 +392,9 @@ async fn main() -> Result<()> {
             f.first_frame_p50_ms,
             f.first_frame_max_ms,
             f.memory_per_participant_kib,
-            f.gso_share * 100.0
+            f.gso_share * 100.0,
+            f.passes_per_packet,
+            f.forwarded_streams as f64 / f.cpu_share
         );
         if o.json {
             let j = serde_json::json!({
@@ -393,7 +403,8 @@ async fn main() -> Result<()> {
                 "server_cpu_share": f.cpu_share, "frame_loss": f.frame_loss, "delay_p50_ms": f.delay_p50_ms,
                 "delay_p99_ms": f.delay_p99_ms, "first_frame_p50_ms": f.first_frame_p50_ms,
                 "first_frame_max_ms": f.first_frame_max_ms, "server_memory_per_participant_kib": f.memory_per_participant_kib,
-                "gso_share": f.gso_share,
+                "gso_share": f.gso_share, "timeout_passes_per_packet": f.passes_per_packet,
+                "forwarded_streams_per_core": f.forwarded_streams as f64 / f.cpu_share,
             });
             println!("{j}");
         }

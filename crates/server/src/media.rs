@@ -365,6 +365,7 @@ impl MediaLoop {
         m.sfu_dropped_malformed.store(s.dropped_malformed, Relaxed);
         m.sfu_keyframe_requests.store(s.keyframe_requests_sent, Relaxed);
         m.sfu_layer_switches.store(s.layer_switches, Relaxed);
+        m.sfu_timeout_passes.store(s.timeout_passes, Relaxed);
         m.udp_send_dropped.store(self.udp_dropped, Relaxed);
         m.udp_gso_segments.store(self.udp_segmented, Relaxed);
     }

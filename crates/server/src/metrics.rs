@@ -48,6 +48,7 @@ pub struct Metrics {
     pub sfu_dropped_malformed: AtomicU64,
     pub sfu_keyframe_requests: AtomicU64,
     pub sfu_layer_switches: AtomicU64,
+    pub sfu_timeout_passes: AtomicU64,
     /// UDP datagrams the media socket's send buffer would not take.
     pub udp_send_dropped: AtomicU64,
     pub udp_gso_segments: AtomicU64,
@@ -137,6 +138,11 @@ impl Metrics {
                 "vayla_sfu_layer_switches_total",
                 "Subscribers switched between simulcast layers.",
                 &self.sfu_layer_switches,
+            ),
+            (
+                "vayla_sfu_timeout_passes_total",
+                "Timeout passes handed to the peers' WebRTC connections (with bandwidth estimation, about one per packet sent).",
+                &self.sfu_timeout_passes,
             ),
             (
                 "vayla_media_udp_send_dropped_total",

@@ -383,6 +383,7 @@ impl Sfu {
             }
             p.flush(&mut self.io);
             let at = p.clock(now);
+            self.io.passes += 1;
             match guarded(|| p.rtc.handle_input(Input::Timeout(at))) {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => p.fail(&mut self.io, format!("rtc error: {e}")),
@@ -411,7 +412,7 @@ impl Sfu {
 
     /// Counters for dashboards and load generators.
     pub fn stats(&self) -> SfuStats {
-        SfuStats { peers: self.peers.len(), rooms: self.rooms.len(), ..self.stats }
+        SfuStats { peers: self.peers.len(), rooms: self.rooms.len(), timeout_passes: self.io.passes, ..self.stats }
     }
 
     // ---- internals ----

@@ -209,4 +209,7 @@ pub struct SfuStats {
     pub keyframe_requests_sent: u64,
     /// Times a subscriber was switched from one simulcast layer to another (at a keyframe of the new one).
     pub layer_switches: u64,
+    /// Timeout passes handed to the peers' `Rtc`s: str0m's per-connection housekeeping, and with bandwidth
+    /// estimation the pacer's release of each packet. About one per packet sent is the least it can be.
+    pub timeout_passes: u64,
 }
