@@ -280,6 +280,7 @@ impl MediaPeer {
         let (socket, local, tcp) = match transport {
             Transport::Udp => {
                 let socket = UdpSocket::bind("127.0.0.1:0").await?;
+                accept_coalesced(&socket);
                 let local = socket.local_addr()?;
                 let candidate = Candidate::host(local, "udp").map_err(|e| MediaError::Rtc(e.to_string()))?;
                 rtc.add_local_candidate(candidate);
@@ -347,7 +348,7 @@ impl MediaPeer {
             connected: false,
             failed: None,
             started: now,
-            buf: vec![0; 2000],
+            buf: vec![0; 65536],
         };
         Ok((peer, offer.to_sdp_string(), tracks))
     }
@@ -407,14 +408,26 @@ impl MediaPeer {
             let wake = timeout.min(next_send).min(until).max(now);
             tokio::select! {
                 r = recv_udp(&self.socket, &mut self.buf) => {
-                    let (n, source) = r?;
+                    let (n, source, segment) = r?;
                     let now = Instant::now();
-                    if let (Ok(contents), Some(destination)) = (self.buf[..n].try_into(), self.local) {
-                        let input = Input::Receive(now, Receive { proto: Protocol::Udp, source, destination, contents });
-                        if let Err(e) = self.rtc.handle_input(input) {
-                            self.failed = Some(e.to_string());
-                            return Err(MediaError::Rtc(e.to_string()));
+                    // A coalesced read holds datagrams of `segment` bytes each (the last may be shorter).
+                    let segment = segment.unwrap_or(n).max(1);
+                    let mut at = 0;
+                    while at < n {
+                        if at > 0 {
+                            // str0m takes one datagram between two drains.
+                            self.drain()?;
                         }
+                        let end = (at + segment).min(n);
+                        if let (Ok(contents), Some(destination)) = (self.buf[at..end].try_into(), self.local) {
+                            let input =
+                                Input::Receive(now, Receive { proto: Protocol::Udp, source, destination, contents });
+                            if let Err(e) = self.rtc.handle_input(input) {
+                                self.failed = Some(e.to_string());
+                                return Err(MediaError::Rtc(e.to_string()));
+                            }
+                        }
+                        at = end;
                     }
                 }
                 input = recv_tcp(&mut self.tcp) => self.tcp_input(input)?,
@@ -592,11 +605,78 @@ impl MediaPeer {
     }
 }
 
-/// The next datagram on the UDP socket; never, without one.
-async fn recv_udp(socket: &Option<UdpSocket>, buf: &mut [u8]) -> std::io::Result<(usize, SocketAddr)> {
+/// Lets the kernel hand over a run of datagrams from one sender as one read (`UDP_GRO`), as it arrived when the
+/// server sent it as one UDP GSO message. On loopback the sender's system call otherwise also pays for cutting
+/// the run into datagrams and queueing each one here, work a network card and the receiving host would do. Best
+/// effort: without it every datagram is read on its own, as before.
+fn accept_coalesced(socket: &UdpSocket) {
+    use std::os::fd::AsRawFd;
+    let on: libc::c_int = 1;
+    // SAFETY: a valid socket, and an int option of the right size.
+    unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_UDP,
+            libc::UDP_GRO,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
+/// The next read on the UDP socket: its length, its sender and, for a coalesced run of datagrams, their size;
+/// never, without a socket.
+async fn recv_udp(socket: &Option<UdpSocket>, buf: &mut [u8]) -> std::io::Result<(usize, SocketAddr, Option<usize>)> {
     match socket {
-        Some(s) => s.recv_from(buf).await,
+        Some(s) => s.async_io(tokio::io::Interest::READABLE, || recv_segments(s, buf)).await,
         None => std::future::pending().await,
+    }
+}
+
+/// One `recvmsg`, with the `UDP_GRO` control message if the kernel sends one.
+fn recv_segments(socket: &UdpSocket, buf: &mut [u8]) -> std::io::Result<(usize, SocketAddr, Option<usize>)> {
+    use std::os::fd::AsRawFd;
+    // Room for one control message carrying an int, aligned as the kernel expects.
+    #[repr(C, align(8))]
+    struct Control([u8; 64]);
+    let mut control = Control([0; 64]);
+    // SAFETY: every pointer below points into a live local or `buf`, with its true length; the kernel writes at
+    // most that much, and the control messages are read only within `msg_controllen`.
+    unsafe {
+        let mut name: libc::sockaddr_storage = std::mem::zeroed();
+        let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_name = (&mut name as *mut libc::sockaddr_storage).cast();
+        msg.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.0.as_mut_ptr().cast();
+        msg.msg_controllen = control.0.len() as _;
+        let n = libc::recvmsg(socket.as_raw_fd(), &mut msg, 0);
+        if n < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let mut segment = None;
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_UDP && (*c).cmsg_type == libc::UDP_GRO {
+                let size = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::c_int>());
+                segment = usize::try_from(size).ok().filter(|&s| s > 0);
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+        let source = match name.ss_family as libc::c_int {
+            libc::AF_INET => {
+                let a = &*(&name as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>();
+                SocketAddr::from((u32::from_be(a.sin_addr.s_addr).to_be_bytes(), u16::from_be(a.sin_port)))
+            }
+            libc::AF_INET6 => {
+                let a = &*(&name as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>();
+                SocketAddr::from((a.sin6_addr.s6_addr, u16::from_be(a.sin6_port)))
+            }
+            _ => return Err(std::io::Error::other("a datagram from an address that is not IP")),
+        };
+        Ok((n as usize, source, segment))
     }
 }
 
@@ -611,6 +691,53 @@ async fn recv_tcp(tcp: &mut Option<TcpLink>) -> TcpIn {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Sends `len` bytes from a socket that cuts every send into datagrams of `segment` bytes (UDP GSO).
+    fn send_segmented(to: SocketAddr, segment: libc::c_int, len: usize) {
+        use std::os::fd::AsRawFd;
+        let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        // SAFETY: a valid socket, and an int option of the right size.
+        let r = unsafe {
+            libc::setsockopt(
+                sender.as_raw_fd(),
+                libc::SOL_UDP,
+                libc::UDP_SEGMENT,
+                (&segment as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(r, 0, "UDP_SEGMENT: {}", std::io::Error::last_os_error());
+        let bytes: Vec<u8> = (0..len).map(|i| i as u8).collect();
+        assert_eq!(sender.send_to(&bytes, to).unwrap(), len);
+    }
+
+    #[tokio::test]
+    async fn a_run_of_datagrams_is_read_at_once_with_its_segment_size() {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        accept_coalesced(&socket);
+        let to = socket.local_addr().unwrap();
+        send_segmented(to, 100, 250);
+        let socket = Some(socket);
+        let mut buf = vec![0; 65536];
+        let (n, _, segment) = recv_udp(&socket, &mut buf).await.unwrap();
+        assert_eq!((n, segment), (250, Some(100)));
+        assert!(buf[..n].iter().enumerate().all(|(i, b)| *b == i as u8));
+    }
+
+    #[tokio::test]
+    async fn without_coalescing_each_datagram_is_read_on_its_own() {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let to = socket.local_addr().unwrap();
+        send_segmented(to, 100, 250);
+        let socket = Some(socket);
+        let mut buf = vec![0; 65536];
+        let mut reads = Vec::new();
+        for _ in 0..3 {
+            let (n, _, segment) = recv_udp(&socket, &mut buf).await.unwrap();
+            reads.push((n, segment));
+        }
+        assert_eq!(reads, [(100, None), (100, None), (50, None)]);
+    }
 
     #[test]
     fn finds_the_passive_tcp_candidate_of_an_answer() {
