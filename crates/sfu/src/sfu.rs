@@ -541,7 +541,7 @@ impl Sfu {
     }
 
     /// The hot path: one incoming RTP packet to every active subscriber of its track.
-    fn forward(&mut self, publisher: PeerId, packet: RtpPacket) {
+    fn forward(&mut self, publisher: PeerId, mut packet: RtpPacket) {
         let Some(p) = self.peers.get_mut(&publisher) else {
             return;
         };
@@ -600,7 +600,9 @@ impl Sfu {
         // Whether this packet starts a keyframe, read once and only if a subscriber waits for one.
         let mut starts_keyframe: Option<Option<bool>> = None;
         let mut held_back = false;
-        for sub in track.subscribers.iter_mut() {
+        let size = packet.payload.len();
+        let last = track.subscribers.len().saturating_sub(1);
+        for (i, sub) in track.subscribers.iter_mut().enumerate() {
             // Only the chosen layer goes to a subscriber (see `Subscription::target`).
             if sub.current != Some(layer) && sub.target != Some(layer) {
                 continue;
@@ -657,7 +659,9 @@ impl Sfu {
                 let mut api = s.rtc.direct_api();
                 let tx = api.stream_tx_by_mid(sub.mid, None)?;
                 let (seq, ts) = sub.rewrite.rewrite(ssrc, packet.seq_no, packet.header.timestamp)?;
-                let write = RtpWrite::new(out_pt, seq, ts, packet.timestamp, packet.payload.clone())
+                // The last subscriber takes the payload itself; the others a copy.
+                let payload = if i == last { std::mem::take(&mut packet.payload) } else { packet.payload.clone() };
+                let write = RtpWrite::new(out_pt, seq, ts, packet.timestamp, payload)
                     .marker(packet.header.marker)
                     .ext_vals(exts.clone())
                     .nackable(video);
@@ -667,7 +671,7 @@ impl Sfu {
             match written {
                 Ok(Some(())) => {
                     self.stats.forwarded_packets += 1;
-                    self.stats.forwarded_bytes += packet.payload.len() as u64;
+                    self.stats.forwarded_bytes += size as u64;
                     s.mark_unsent(&mut self.io);
                 }
                 Ok(None) => s.mark_dirty(&mut self.io),
