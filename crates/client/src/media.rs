@@ -612,6 +612,18 @@ impl MediaPeer {
 fn accept_coalesced(socket: &UdpSocket) {
     use std::os::fd::AsRawFd;
     let on: libc::c_int = 1;
+    // Room for a burst too (a keyframe of every track at once) while the load generator's peers share the cores.
+    let buffer: libc::c_int = 1 << 20;
+    // SAFETY: a valid socket, and an int option of the right size.
+    unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&buffer as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
     // SAFETY: a valid socket, and an int option of the right size.
     unsafe {
         libc::setsockopt(

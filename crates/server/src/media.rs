@@ -140,6 +140,8 @@ pub struct MediaSettings {
     pub initial_estimate: Option<u64>,
     /// Send runs of datagrams to one peer as one UDP GSO message (see `udp.rs`).
     pub gso: bool,
+    /// The UDP socket's receive and send buffer sizes in bytes; `0` leaves the kernel's defaults.
+    pub socket_buffer: usize,
 }
 
 impl MediaSettings {
@@ -151,6 +153,7 @@ impl MediaSettings {
             tcp_max_connections: config.media_tcp_max_connections,
             initial_estimate: Some(config.media_initial_estimate_kbps * 1000).filter(|&b| b > 0),
             gso: config.media_gso,
+            socket_buffer: config.media_socket_buffer_kib * 1024,
         }
     }
 }
@@ -173,6 +176,9 @@ pub async fn start(
     let bind = settings.bind;
     let socket = UdpSocket::bind(bind).await.map_err(|e| MediaStartError::Bind(bind, e))?;
     let local = socket.local_addr().map_err(|e| MediaStartError::Bind(bind, e))?;
+    if settings.socket_buffer > 0 {
+        udp::size_buffers(&socket, settings.socket_buffer);
+    }
     let address = announced(local, settings.public_ip)?;
     let mut candidates = vec![(Protocol::Udp, address)];
     let tcp = match settings.tcp_bind {

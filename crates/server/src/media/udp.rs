@@ -101,6 +101,29 @@ impl RecvBatch {
     }
 }
 
+/// Asks for `bytes` of receive and send buffer on the media socket. Every peer's packets share this one
+/// socket: with the kernel's default (~200 KiB, about 90 datagrams of accounted memory on loopback) a stall of a
+/// few milliseconds at load overflows it, and each lost packet then costs a retransmission. The kernel caps the
+/// request at `net.core.rmem_max` / `wmem_max`; a shortfall is logged once, with the setting to raise.
+pub(super) fn size_buffers(socket: &UdpSocket, bytes: usize) {
+    let s = socket2::SockRef::from(socket);
+    let _ = s.set_recv_buffer_size(bytes);
+    let _ = s.set_send_buffer_size(bytes);
+    // Linux reports twice what it grants (the other half is its bookkeeping).
+    let got = |r: std::io::Result<usize>| r.map(|n| n / 2).unwrap_or(0);
+    let (receive, send) = (got(s.recv_buffer_size()), got(s.send_buffer_size()));
+    if receive < bytes || send < bytes {
+        tracing::warn!(
+            wanted = bytes,
+            receive,
+            send,
+            "the media socket got smaller buffers than configured; raise net.core.rmem_max and net.core.wmem_max"
+        );
+    } else {
+        tracing::info!(receive, send, "media socket buffers");
+    }
+}
+
 /// The source address the kernel wrote into a `sockaddr_storage`.
 #[cfg(target_os = "linux")]
 fn socket_addr(s: &libc::sockaddr_storage) -> Option<SocketAddr> {
@@ -306,6 +329,23 @@ mod tests {
         let many: Vec<_> = (0..150).map(|_| d(a, 1000)).collect();
         let lens: Vec<usize> = runs(&many, true).map(|(s, e)| e - s).collect();
         assert_eq!(lens, [60, 60, 30], "at most {GSO_MAX_BYTES} bytes per send");
+    }
+
+    /// The media socket gets the buffers asked for, up to what the kernel allows (`net.core.rmem_max`), and
+    /// never less than its default.
+    #[tokio::test]
+    async fn the_media_socket_gets_the_buffers_asked_for_within_the_kernels_limit() {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let before = socket2::SockRef::from(&socket).recv_buffer_size().unwrap();
+        let wanted = 2 << 20;
+        size_buffers(&socket, wanted);
+        let limit: usize = std::fs::read_to_string("/proc/sys/net/core/rmem_max").unwrap().trim().parse().unwrap();
+        let s = socket2::SockRef::from(&socket);
+        let receive = s.recv_buffer_size().unwrap();
+        assert!(receive >= before, "{receive} < the default {before}");
+        assert_eq!(receive / 2, wanted.min(limit), "receive buffer");
+        let send_limit: usize = std::fs::read_to_string("/proc/sys/net/core/wmem_max").unwrap().trim().parse().unwrap();
+        assert_eq!(s.send_buffer_size().unwrap() / 2, wanted.min(send_limit), "send buffer");
     }
 
     /// A GSO send arrives as separate datagrams, in order, at a socket that knows nothing of GSO.
