@@ -66,8 +66,8 @@ pub struct Config {
     /// by itself if the kernel refuses it.
     pub media_gso: bool,
     /// The media UDP socket's receive and send buffers, in KiB. Every peer's media arrives on this one socket, so
-    /// a burst (keyframes of many rooms at once, a short stall) must fit; the kernel caps it at
-    /// `net.core.rmem_max` / `wmem_max`, and the server warns at start when it got less.
+    /// a burst (keyframes of many rooms at once, a short stall) must fit. Without `CAP_NET_ADMIN` the kernel
+    /// caps it at `net.core.rmem_max` / `wmem_max`, and the server warns at start when it got less.
     pub media_socket_buffer_kib: usize,
     /// Messages queued towards one client before it counts as too slow and is disconnected.
     pub outbound_queue: usize,

@@ -103,12 +103,15 @@ impl RecvBatch {
 
 /// Asks for `bytes` of receive and send buffer on the media socket. Every peer's packets share this one
 /// socket: with the kernel's default (~200 KiB, about 90 datagrams of accounted memory on loopback) a stall of a
-/// few milliseconds at load overflows it, and each lost packet then costs a retransmission. The kernel caps the
-/// request at `net.core.rmem_max` / `wmem_max`; a shortfall is logged once, with the setting to raise.
+/// few milliseconds at load overflows it, and each lost packet then costs a retransmission. A process allowed to
+/// (`CAP_NET_ADMIN`) gets the size whatever `net.core.rmem_max` / `wmem_max` say; any other gets at most those
+/// limits, and a shortfall is logged once, with the settings to raise.
 pub(super) fn size_buffers(socket: &UdpSocket, bytes: usize) {
     let s = socket2::SockRef::from(socket);
-    let _ = s.set_recv_buffer_size(bytes);
-    let _ = s.set_send_buffer_size(bytes);
+    if !force_buffers(socket, bytes) {
+        let _ = s.set_recv_buffer_size(bytes);
+        let _ = s.set_send_buffer_size(bytes);
+    }
     // Linux reports twice what it grants (the other half is its bookkeeping).
     let got = |r: std::io::Result<usize>| r.map(|n| n / 2).unwrap_or(0);
     let (receive, send) = (got(s.recv_buffer_size()), got(s.send_buffer_size()));
@@ -122,6 +125,31 @@ pub(super) fn size_buffers(socket: &UdpSocket, bytes: usize) {
     } else {
         tracing::info!(receive, send, "media socket buffers");
     }
+}
+
+/// Sets both buffers past the system limits (`SO_RCVBUFFORCE`, `SO_SNDBUFFORCE`); false when not allowed.
+#[cfg(target_os = "linux")]
+fn force_buffers(socket: &UdpSocket, bytes: usize) -> bool {
+    use std::os::fd::AsRawFd;
+    let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    [libc::SO_RCVBUFFORCE, libc::SO_SNDBUFFORCE].into_iter().all(|option| {
+        // SAFETY: a valid socket, and an int option of the right size.
+        let r = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                option,
+                (&value as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        r == 0
+    })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn force_buffers(_: &UdpSocket, _: usize) -> bool {
+    false
 }
 
 /// The source address the kernel wrote into a `sockaddr_storage`.
@@ -331,21 +359,27 @@ mod tests {
         assert_eq!(lens, [60, 60, 30], "at most {GSO_MAX_BYTES} bytes per send");
     }
 
-    /// The media socket gets the buffers asked for, up to what the kernel allows (`net.core.rmem_max`), and
-    /// never less than its default.
+    /// The media socket gets the buffers asked for: past the kernel's limits (`net.core.rmem_max`) when the
+    /// process may exceed them (`CAP_NET_ADMIN`, as root), up to them otherwise; never less than its default.
     #[tokio::test]
-    async fn the_media_socket_gets_the_buffers_asked_for_within_the_kernels_limit() {
+    async fn the_media_socket_gets_the_buffers_asked_for() {
         let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let before = socket2::SockRef::from(&socket).recv_buffer_size().unwrap();
-        let wanted = 2 << 20;
+        let wanted = 8 << 20;
         size_buffers(&socket, wanted);
-        let limit: usize = std::fs::read_to_string("/proc/sys/net/core/rmem_max").unwrap().trim().parse().unwrap();
+        let limit = |name: &str| -> usize {
+            std::fs::read_to_string(format!("/proc/sys/net/core/{name}")).unwrap().trim().parse().unwrap()
+        };
+        let probe = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let privileged = force_buffers(&probe, 4096);
         let s = socket2::SockRef::from(&socket);
-        let receive = s.recv_buffer_size().unwrap();
+        let (receive, send) = (s.recv_buffer_size().unwrap(), s.send_buffer_size().unwrap());
         assert!(receive >= before, "{receive} < the default {before}");
-        assert_eq!(receive / 2, wanted.min(limit), "receive buffer");
-        let send_limit: usize = std::fs::read_to_string("/proc/sys/net/core/wmem_max").unwrap().trim().parse().unwrap();
-        assert_eq!(s.send_buffer_size().unwrap() / 2, wanted.min(send_limit), "send buffer");
+        if privileged {
+            assert_eq!((receive / 2, send / 2), (wanted, wanted));
+        } else {
+            assert_eq!((receive / 2, send / 2), (wanted.min(limit("rmem_max")), wanted.min(limit("wmem_max"))));
+        }
     }
 
     /// A GSO send arrives as separate datagrams, in order, at a socket that knows nothing of GSO.
