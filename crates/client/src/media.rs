@@ -280,7 +280,7 @@ impl MediaPeer {
         let (socket, local, tcp) = match transport {
             Transport::Udp => {
                 let socket = UdpSocket::bind("127.0.0.1:0").await?;
-                accept_coalesced(&socket);
+                tune_socket(&socket);
                 let local = socket.local_addr()?;
                 let candidate = Candidate::host(local, "udp").map_err(|e| MediaError::Rtc(e.to_string()))?;
                 rtc.add_local_candidate(candidate);
@@ -605,14 +605,16 @@ impl MediaPeer {
     }
 }
 
-/// Lets the kernel hand over a run of datagrams from one sender as one read (`UDP_GRO`), as it arrived when the
-/// server sent it as one UDP GSO message. On loopback the sender's system call otherwise also pays for cutting
-/// the run into datagrams and queueing each one here, work a network card and the receiving host would do. Best
-/// effort: without it every datagram is read on its own, as before.
-fn accept_coalesced(socket: &UdpSocket) {
+/// Sets up the peer's UDP socket, best effort:
+/// - a 1 MiB receive buffer, room for a burst (a keyframe of every track at once) while many peers of the load
+///   generator share the cores;
+/// - reading a run of datagrams from one sender at once (`UDP_GRO`), as it arrived when the server sent it as one
+///   UDP GSO message. On loopback the sender's system call otherwise also pays for cutting the run into
+///   datagrams and queueing each one here, work a network card and the receiving host would do. Without it every
+///   datagram is read on its own.
+fn tune_socket(socket: &UdpSocket) {
     use std::os::fd::AsRawFd;
     let on: libc::c_int = 1;
-    // Room for a burst too (a keyframe of every track at once) while the load generator's peers share the cores.
     let buffer: libc::c_int = 1 << 20;
     // SAFETY: a valid socket, and an int option of the right size.
     unsafe {
@@ -726,7 +728,7 @@ mod tests {
     #[tokio::test]
     async fn a_run_of_datagrams_is_read_at_once_with_its_segment_size() {
         let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        accept_coalesced(&socket);
+        tune_socket(&socket);
         let to = socket.local_addr().unwrap();
         send_segmented(to, 100, 250);
         let socket = Some(socket);
