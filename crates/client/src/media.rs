@@ -613,28 +613,31 @@ impl MediaPeer {
 ///   datagrams and queueing each one here, work a network card and the receiving host would do. Without it every
 ///   datagram is read on its own.
 fn tune_socket(socket: &UdpSocket) {
-    use std::os::fd::AsRawFd;
-    let on: libc::c_int = 1;
-    let buffer: libc::c_int = 1 << 20;
+    let _ = set_int_option(socket, libc::SOL_SOCKET, libc::SO_RCVBUF, 1 << 20);
+    let _ = set_int_option(socket, libc::SOL_UDP, libc::UDP_GRO, 1);
+}
+
+/// One integer socket option (`setsockopt`).
+fn set_int_option(
+    socket: &impl std::os::fd::AsRawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> std::io::Result<()> {
     // SAFETY: a valid socket, and an int option of the right size.
-    unsafe {
+    let r = unsafe {
         libc::setsockopt(
             socket.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUF,
-            (&buffer as *const libc::c_int).cast(),
+            level,
+            name,
+            (&value as *const libc::c_int).cast(),
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        );
-    }
-    // SAFETY: a valid socket, and an int option of the right size.
-    unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_UDP,
-            libc::UDP_GRO,
-            (&on as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        );
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
 }
 
@@ -708,19 +711,8 @@ mod tests {
 
     /// Sends `len` bytes from a socket that cuts every send into datagrams of `segment` bytes (UDP GSO).
     fn send_segmented(to: SocketAddr, segment: libc::c_int, len: usize) {
-        use std::os::fd::AsRawFd;
         let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        // SAFETY: a valid socket, and an int option of the right size.
-        let r = unsafe {
-            libc::setsockopt(
-                sender.as_raw_fd(),
-                libc::SOL_UDP,
-                libc::UDP_SEGMENT,
-                (&segment as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        assert_eq!(r, 0, "UDP_SEGMENT: {}", std::io::Error::last_os_error());
+        set_int_option(&sender, libc::SOL_UDP, libc::UDP_SEGMENT, segment).expect("UDP_SEGMENT");
         let bytes: Vec<u8> = (0..len).map(|i| i as u8).collect();
         assert_eq!(sender.send_to(&bytes, to).unwrap(), len);
     }
