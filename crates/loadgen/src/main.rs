@@ -156,11 +156,29 @@ fn rss_bytes(pid: u32) -> Result<u64> {
     Ok(kb * 1024)
 }
 
-async fn metric(api: &Api, name: &str) -> Result<f64> {
+/// The server's counters a step reads at both ends of its window.
+struct Counters {
+    forwarded: f64,
+    gso_segments: f64,
+    passes: f64,
+    sent: f64,
+    probes: f64,
+}
+
+async fn counters(api: &Api) -> Result<Counters> {
     let text = reqwest::get(format!("{}/metrics", api.base())).await?.text().await?;
-    text.lines()
-        .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
-        .with_context(|| format!("metric {name}"))
+    let metric = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+            .with_context(|| format!("metric {name}"))
+    };
+    Ok(Counters {
+        forwarded: metric("vayla_sfu_forwarded_packets_total")?,
+        gso_segments: metric("vayla_media_udp_gso_segments_total")?,
+        passes: metric("vayla_sfu_timeout_passes_total")?,
+        sent: metric("vayla_sfu_sent_datagrams_total")?,
+        probes: metric("vayla_sfu_probe_datagrams_total")?,
+    })
 }
 
 async fn enter(api: &Api, access: &str, room: &str, publish: &[MediaSource], simulcast: bool) -> Result<Participant> {
@@ -225,6 +243,10 @@ struct Figures {
     gso_share: f64,
     /// The SFU's timeout passes per forwarded packet.
     passes_per_packet: f64,
+    /// Datagrams the SFU sent per forwarded packet: RTCP, retransmissions, padding and probes on top of one.
+    sent_per_packet: f64,
+    /// Bandwidth-probe datagrams per forwarded packet.
+    probes_per_packet: f64,
 }
 
 async fn step(o: &Options, rooms: usize) -> Result<Figures> {
@@ -283,15 +305,9 @@ async fn step(o: &Options, rooms: usize) -> Result<Figures> {
     let warm_end = Instant::now() + WARM_UP;
     schedule_tx.send_replace(Some((warm_end, warm_end + window)));
     tokio::time::sleep(WARM_UP).await;
-    const GSO: &str = "vayla_media_udp_gso_segments_total";
-    const PASSES: &str = "vayla_sfu_timeout_passes_total";
-    let (cpu0, fwd0, t0) = (cpu_time(pid)?, metric(&api, "vayla_sfu_forwarded_packets_total").await?, Instant::now());
-    let gso0 = metric(&api, GSO).await?;
-    let passes0 = metric(&api, PASSES).await?;
+    let (cpu0, t0, c0) = (cpu_time(pid)?, Instant::now(), counters(&api).await?);
     tokio::time::sleep(window).await;
-    let (cpu1, fwd1, t1) = (cpu_time(pid)?, metric(&api, "vayla_sfu_forwarded_packets_total").await?, Instant::now());
-    let gso1 = metric(&api, GSO).await?;
-    let passes1 = metric(&api, PASSES).await?;
+    let (cpu1, t1, c1) = (cpu_time(pid)?, Instant::now(), counters(&api).await?);
     let rss_busy = rss_bytes(pid)?;
     let mut parties = Vec::new();
     for t in tasks {
@@ -330,7 +346,8 @@ async fn step(o: &Options, rooms: usize) -> Result<Figures> {
     }
     delays.sort_unstable();
     first_frames.sort_unstable();
-    let packets = fwd1 - fwd0;
+    let packets = c1.forwarded - c0.forwarded;
+    let per_packet = |n: f64| if packets > 0.0 { n / packets } else { f64::NAN };
     let cpu = (cpu1 - cpu0).as_secs_f64();
     let window = (t1 - t0).as_secs_f64();
     let participants = rooms * 3;
@@ -349,8 +366,10 @@ async fn step(o: &Options, rooms: usize) -> Result<Figures> {
         first_frame_p50_ms: percentile(&first_frames, 0.5),
         first_frame_max_ms: first_frames.last().copied().map(f64::from).unwrap_or(f64::NAN),
         memory_per_participant_kib: rss_busy.saturating_sub(rss_idle) as f64 / 1024.0 / participants as f64,
-        gso_share: if packets > 0.0 { ((gso1 - gso0) / packets).min(1.0) } else { f64::NAN },
-        passes_per_packet: if packets > 0.0 { (passes1 - passes0) / packets } else { f64::NAN },
+        gso_share: per_packet(c1.gso_segments - c0.gso_segments).min(1.0),
+        passes_per_packet: per_packet(c1.passes - c0.passes),
+        sent_per_packet: per_packet(c1.sent - c0.sent),
+        probes_per_packet: per_packet(c1.probes - c0.probes),
     })
 }
 
@@ -359,7 +378,7 @@ async fn main() -> Result<()> {
     let o = options()?;
     let mut held = None;
     println!(
-        "{:>5} {:>6} {:>7} {:>10} {:>9} {:>6} {:>7} {:>8} {:>8} {:>9} {:>9} {:>9} {:>5} {:>7} {:>11}",
+        "{:>5} {:>6} {:>7} {:>10} {:>9} {:>6} {:>7} {:>8} {:>8} {:>9} {:>9} {:>9} {:>5} {:>7} {:>5} {:>6} {:>11}",
         "rooms",
         "people",
         "streams",
@@ -374,12 +393,14 @@ async fn main() -> Result<()> {
         "KiB/pers",
         "gso",
         "passes",
+        "sent",
+        "probes",
         "streams/core"
     );
     for &rooms in &o.rooms {
         let f = step(&o, rooms).await.with_context(|| format!("{rooms} rooms"))?;
         println!(
-            "{:>5} {:>6} {:>7} {:>10.0} {:>9.1} {:>5.0}% {:>6.2}% {:>8.1} {:>8.1} {:>9.0} {:>9.0} {:>9.0} {:>4.0}% {:>7.2} {:>11.0}",
+            "{:>5} {:>6} {:>7} {:>10.0} {:>9.1} {:>5.0}% {:>6.2}% {:>8.1} {:>8.1} {:>9.0} {:>9.0} {:>9.0} {:>4.0}% {:>7.2} {:>5.2} {:>6.3} {:>11.0}",
             f.rooms,
             f.participants,
             f.forwarded_streams,
@@ -394,6 +415,8 @@ async fn main() -> Result<()> {
             f.memory_per_participant_kib,
             f.gso_share * 100.0,
             f.passes_per_packet,
+            f.sent_per_packet,
+            f.probes_per_packet,
             f.forwarded_streams as f64 / f.cpu_share
         );
         if o.json {
@@ -404,6 +427,7 @@ async fn main() -> Result<()> {
                 "delay_p99_ms": f.delay_p99_ms, "first_frame_p50_ms": f.first_frame_p50_ms,
                 "first_frame_max_ms": f.first_frame_max_ms, "server_memory_per_participant_kib": f.memory_per_participant_kib,
                 "gso_share": f.gso_share, "timeout_passes_per_packet": f.passes_per_packet,
+                "sent_datagrams_per_packet": f.sent_per_packet, "probe_datagrams_per_packet": f.probes_per_packet,
                 "forwarded_streams_per_core": f.forwarded_streams as f64 / f.cpu_share,
             });
             println!("{j}");

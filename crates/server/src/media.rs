@@ -372,6 +372,8 @@ impl MediaLoop {
         m.sfu_keyframe_requests.store(s.keyframe_requests_sent, Relaxed);
         m.sfu_layer_switches.store(s.layer_switches, Relaxed);
         m.sfu_timeout_passes.store(s.timeout_passes, Relaxed);
+        m.sfu_sent_datagrams.store(s.sent_datagrams, Relaxed);
+        m.sfu_probe_datagrams.store(s.probe_datagrams, Relaxed);
         m.udp_send_dropped.store(self.udp_dropped, Relaxed);
         m.udp_gso_segments.store(self.udp_segmented, Relaxed);
     }

@@ -49,6 +49,8 @@ pub struct Metrics {
     pub sfu_keyframe_requests: AtomicU64,
     pub sfu_layer_switches: AtomicU64,
     pub sfu_timeout_passes: AtomicU64,
+    pub sfu_sent_datagrams: AtomicU64,
+    pub sfu_probe_datagrams: AtomicU64,
     /// UDP datagrams the media socket's send buffer would not take.
     pub udp_send_dropped: AtomicU64,
     pub udp_gso_segments: AtomicU64,
@@ -143,6 +145,16 @@ impl Metrics {
                 "vayla_sfu_timeout_passes_total",
                 "Timeout passes handed to the peers' WebRTC connections (with bandwidth estimation, about one per packet sent).",
                 &self.sfu_timeout_passes,
+            ),
+            (
+                "vayla_sfu_sent_datagrams_total",
+                "Datagrams the peers' WebRTC connections sent (media, retransmissions, RTCP, STUN, DTLS, padding, probes).",
+                &self.sfu_sent_datagrams,
+            ),
+            (
+                "vayla_sfu_probe_datagrams_total",
+                "Bandwidth-probe datagrams among them.",
+                &self.sfu_probe_datagrams,
             ),
             (
                 "vayla_media_udp_send_dropped_total",

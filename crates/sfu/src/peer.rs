@@ -70,6 +70,9 @@ pub(crate) struct Io {
     pub(crate) timers: Timers,
     /// Timeout passes handed to any `Rtc` (see `SfuStats::timeout_passes`).
     pub(crate) passes: u64,
+    /// Datagrams the `Rtc`s produced, and how many of them were bandwidth probes (see `SfuStats`).
+    pub(crate) sent: u64,
+    pub(crate) probes: u64,
 }
 
 impl Io {
@@ -85,6 +88,8 @@ impl Io {
             batching: false,
             timers: Timers::default(),
             passes: 0,
+            sent: 0,
+            probes: 0,
         }
     }
 }
@@ -319,7 +324,9 @@ impl Peer {
             match guarded(|| self.rtc.poll_output()) {
                 Ok(Ok(Output::Transmit(t))) => {
                     produced = true;
+                    io.sent += 1;
                     if is_probe(&t.contents) {
+                        io.probes += 1;
                         self.probing_until = io.now + PROBE_GRACE;
                     }
                     io.out.push_back((

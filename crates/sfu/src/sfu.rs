@@ -412,7 +412,14 @@ impl Sfu {
 
     /// Counters for dashboards and load generators.
     pub fn stats(&self) -> SfuStats {
-        SfuStats { peers: self.peers.len(), rooms: self.rooms.len(), timeout_passes: self.io.passes, ..self.stats }
+        SfuStats {
+            peers: self.peers.len(),
+            rooms: self.rooms.len(),
+            timeout_passes: self.io.passes,
+            sent_datagrams: self.io.sent,
+            probe_datagrams: self.io.probes,
+            ..self.stats
+        }
     }
 
     // ---- internals ----

@@ -212,4 +212,9 @@ pub struct SfuStats {
     /// Timeout passes handed to the peers' `Rtc`s: str0m's per-connection housekeeping, and with bandwidth
     /// estimation the pacer's release of each packet. About one per packet sent is the least it can be.
     pub timeout_passes: u64,
+    /// Datagrams the peers' connections sent over UDP or TCP: forwarded media, retransmissions, RTCP, STUN,
+    /// DTLS, padding and probes.
+    pub sent_datagrams: u64,
+    /// Of those, bandwidth probes: padding-only RTP packets the estimator sends to test a higher rate.
+    pub probe_datagrams: u64,
 }
