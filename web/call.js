@@ -608,6 +608,9 @@ export class Call extends EventTarget {
       case 'offer':
         this.queueMedia(() => this.answerOffer(gen, m));
         break;
+      case 'layers':
+        this.queueMedia(() => this.applyLayers(gen, m));
+        break;
       case 'shutdown':
         this.generation++;
         this.teardown();
@@ -736,6 +739,25 @@ export class Call extends EventTarget {
     if (gen !== this.generation) return;
     await pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp });
     await this.applySenderParameters();
+  }
+
+  /**
+   * The server asks for only some simulcast layers of one of our tracks (the others nobody receives): pause the
+   * rest. The browser stops encoding them, which spares the service point's uplink and CPU.
+   */
+  async applyLayers(gen, m) {
+    if (gen !== this.generation || !this.pc) return;
+    const transceiver = this.pc.getTransceivers().find((t) => t.mid === m.mid);
+    const sender = transceiver?.sender;
+    if (!sender?.track) return;
+    try {
+      const params = sender.getParameters();
+      if (!params.encodings?.some((enc) => enc.rid)) return;
+      params.encodings = params.encodings.map((enc) => (enc.rid ? { ...enc, active: m.rids.includes(enc.rid) } : enc));
+      await sender.setParameters(params);
+    } catch (e) {
+      console.info(`[väylä] simulcast layers for mid ${m.mid}: ${e.message}`);
+    }
   }
 
   /** Sender details that only `setParameters` can set (degradation preference), after negotiation. */

@@ -300,6 +300,39 @@ callTest('device and expert meet in the locked room: cameras both ways, the docu
   measured.cameras.layersSent = cameraLayersSent;
   assert.ok(senders.microphone, 'the microphone is sent');
 
+  // The server's `layers` message pauses the simulcast layers nobody receives, and the browser stops sending them.
+  // Delivered here through the page's own message handler so the outcome does not hang on which layer this
+  // machine's estimate gives the expert; that the server sends it is the Rust client tests' part.
+  const layerRequest = await device.evaluate(async () => {
+    const call = window.vaylaDebug.call;
+    const sender = call.senders.camera;
+    const mid = call.pc.getTransceivers().find((t) => t.sender === sender).mid;
+    const wait = (ms) => new Promise((r) => setTimeout(r, ms));
+    const bytes = async () => {
+      const report = await sender.getStats();
+      const out = [...report.values()].filter((s) => s.type === 'outbound-rtp' && s.rid);
+      return Object.fromEntries(out.map((s) => [s.rid, s.bytesSent]));
+    };
+    const ask = async (rids) => {
+      call.onMessage(call.generation, JSON.stringify({ type: 'layers', mid, rids }));
+      await call.mediaChain;
+      return sender.getParameters().encodings.map((e) => e.active);
+    };
+    const active = await ask(['q']);
+    await wait(300);
+    const before = await bytes();
+    await wait(1000);
+    const after = await bytes();
+    const restored = await ask(['q', 'h', 'f']);
+    return { active, before, after, restored };
+  });
+  assert.deepEqual(layerRequest.active, [true, false, false], 'only the asked layer stays on');
+  assert.ok(layerRequest.after.q > layerRequest.before.q, `the asked layer flows: ${JSON.stringify(layerRequest)}`);
+  for (const rid of ['h', 'f']) {
+    assert.equal(layerRequest.after[rid] ?? 0, layerRequest.before[rid] ?? 0, `${rid} paused: ${JSON.stringify(layerRequest)}`);
+  }
+  assert.deepEqual(layerRequest.restored, [true, true, true], 'every layer back on when asked');
+
   // The access token is renewed over POST /api/refresh (the call reconnects with it in the network-cut test).
   const refreshed = await expert.evaluate(async () => {
     const auth = window.vaylaDebug.call.auth;

@@ -386,6 +386,10 @@ impl Participant {
                         self.signal.send(&ClientMessage::Answer { id: None, sdp: answer }).await?;
                         self.offers_answered += 1;
                     }
+                    Ok(ServerMessage::Layers { mid, rids }) => {
+                        self.media.set_layers(&mid, &rids);
+                        self.events.push(ServerMessage::Layers { mid, rids });
+                    }
                     Ok(other) => self.events.push(other),
                     Err(ClientError::Timeout(_)) => return Ok(()),
                     Err(e) => return Err(e),

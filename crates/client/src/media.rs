@@ -198,10 +198,25 @@ struct Sending {
     interval: Duration,
     rtp_time: u64,
     last_keyframe: Option<Instant>,
-    /// The encodings: a simulcast rid (none without simulcast), the frame size, and whether a keyframe goes out
-    /// with its next frame.
-    layers: Vec<(Option<Rid>, usize, bool)>,
+    layers: Vec<Encoding>,
     sent: Sent,
+}
+
+/// One encoding of a sent track: a simulcast layer, or the track itself without simulcast.
+struct Encoding {
+    /// The simulcast rid (none without simulcast).
+    rid: Option<Rid>,
+    frame_bytes: usize,
+    /// A keyframe goes out with its next frame.
+    keyframe_due: bool,
+    /// The server asked for it not to be sent (`layers`).
+    paused: bool,
+}
+
+impl Encoding {
+    fn new(rid: Option<Rid>, frame_bytes: usize) -> Self {
+        Encoding { rid, frame_bytes, keyframe_due: true, paused: false }
+    }
 }
 
 /// How a [`MediaPeer`] connects and what it sends.
@@ -211,6 +226,9 @@ pub struct Options {
     /// Send the camera in three simulcast layers (`q`, `h`, `f`: about ⅛, ⅖ and all of the camera's bitrate), as
     /// the web client does; the SFU forwards each receiver one of them.
     pub simulcast_camera: bool,
+    /// Keep sending every simulcast layer whatever the server's `layers` messages ask, as a client that does not
+    /// know them would (the load generator compares the two).
+    pub ignore_layers: bool,
 }
 
 /// The camera's simulcast layers: rid and share of the full frame size.
@@ -226,6 +244,7 @@ pub struct MediaPeer {
     /// With [`Transport::Tcp`].
     tcp: Option<TcpLink>,
     sending: Vec<Sending>,
+    ignore_layers: bool,
     pending: Option<SdpPendingOffer>,
     /// The tracks the SFU says this peer receives, by mid.
     pub tracks: HashMap<String, RemoteTrack>,
@@ -306,13 +325,13 @@ impl MediaPeer {
                 MediaSource::Document => (Duration::from_millis(200), 37_500),
             };
             let simulcast = options.simulcast_camera && *source == MediaSource::Camera;
-            let layers: Vec<(Option<Rid>, usize, bool)> = if simulcast {
+            let layers = if simulcast {
                 CAMERA_LAYERS
                     .iter()
-                    .map(|(rid, share)| (Some(Rid::from(*rid)), (frame_bytes as f64 * share) as usize, true))
+                    .map(|(rid, share)| Encoding::new(Some(Rid::from(*rid)), (frame_bytes as f64 * share) as usize))
                     .collect()
             } else {
-                vec![(None, frame_bytes, true)]
+                vec![Encoding::new(None, frame_bytes)]
             };
             let declared = simulcast.then(|| Simulcast {
                 send: CAMERA_LAYERS.iter().map(|(rid, _)| SimulcastLayer::new(rid)).collect(),
@@ -340,6 +359,7 @@ impl MediaPeer {
             local,
             tcp,
             sending,
+            ignore_layers: options.ignore_layers,
             pending: Some(pending),
             tracks: HashMap::new(),
             received: HashMap::new(),
@@ -493,27 +513,27 @@ impl MediaPeer {
                 }
                 let clock = if s.kind == MediaKind::Audio { 48_000u64 } else { 90_000u64 };
                 let time = MediaTime::new(s.rtp_time, str0m::media::Frequency::new(clock as u32).expect("non-zero"));
-                for (rid, frame_bytes, keyframe_due) in s.layers.iter_mut() {
+                for e in s.layers.iter_mut().filter(|e| !e.paused) {
                     let Some(writer) = self.rtc.writer(s.mid) else { break };
                     let wanted = if s.kind == MediaKind::Audio { Codec::Opus } else { Codec::Vp8 };
                     let Some(pt) = writer.payload_params().find(|p| p.spec().codec == wanted).map(|p| p.pt()) else {
                         break;
                     };
                     let mut data = if s.kind == MediaKind::Audio {
-                        vec![0xf8; *frame_bytes]
+                        vec![0xf8; e.frame_bytes]
                     } else {
-                        let key = *keyframe_due || periodic;
-                        *keyframe_due = false;
+                        let key = e.keyframe_due || periodic;
+                        e.keyframe_due = false;
                         // Keyframes twice the size of the others; the average stays near the target rate.
-                        let len = if key { *frame_bytes * 2 } else { *frame_bytes };
+                        let len = if key { e.frame_bytes * 2 } else { e.frame_bytes };
                         vp8_frame(key, len, s.rtp_time)
                     };
                     let at = stamp_at(s.kind);
                     let stamp = now.duration_since(epoch()).as_micros() as u64;
                     data[at..at + 8].copy_from_slice(&stamp.to_be_bytes());
                     s.sent.bytes += data.len() as u64;
-                    let writer = match rid {
-                        Some(rid) => writer.rid(*rid),
+                    let writer = match e.rid {
+                        Some(rid) => writer.rid(rid),
                         None => writer,
                     };
                     writer.write(pt, s.next_at, time, data).map_err(|e| MediaError::Rtc(e.to_string()))?;
@@ -583,15 +603,46 @@ impl MediaPeer {
             Event::KeyframeRequest(req) => {
                 self.keyframe_requests += 1;
                 if let Some(s) = self.sending.iter_mut().find(|s| s.mid == req.mid) {
-                    for (rid, _, due) in s.layers.iter_mut() {
-                        if req.rid.is_none() || *rid == req.rid {
-                            *due = true;
+                    for e in s.layers.iter_mut() {
+                        if req.rid.is_none() || e.rid == req.rid {
+                            e.keyframe_due = true;
                         }
                     }
                 }
             }
             _ => {}
         }
+    }
+
+    /// Sends only the simulcast layers `rids` of the track on `mid` and pauses its others, as the server's
+    /// `layers` message asks. A layer that starts again starts with a keyframe, as an encoder's does. An unknown
+    /// mid, or a track without simulcast, is left as it is.
+    pub fn set_layers(&mut self, mid: &str, rids: &[String]) {
+        if self.ignore_layers {
+            return;
+        }
+        let Some(s) = self.sending.iter_mut().find(|s| s.mid.to_string() == mid) else {
+            return;
+        };
+        for e in s.layers.iter_mut() {
+            let Some(rid) = e.rid else {
+                continue;
+            };
+            let paused = !rids.iter().any(|r| *r == rid.to_string());
+            if e.paused && !paused {
+                e.keyframe_due = true;
+            }
+            e.paused = paused;
+        }
+    }
+
+    /// The simulcast layers of the track from `source` being sent now (empty without simulcast).
+    pub fn sending_layers(&self, source: MediaSource) -> Vec<String> {
+        self.sending
+            .iter()
+            .filter(|s| s.source == source)
+            .flat_map(|s| s.layers.iter().filter(|e| !e.paused).filter_map(|e| e.rid.map(|r| r.to_string())))
+            .collect()
     }
 
     /// What each of our tracks has sent so far, by source.

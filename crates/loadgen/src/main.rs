@@ -3,13 +3,15 @@
 //! Each room has a device (audio, camera ≈ 1 Mbit/s, document ≈ 1.5 Mbit/s), an expert and an interpreter (audio
 //! and camera), all Rust client peers on loopback. Cameras are sent in three simulcast layers like the web
 //! client's (≈ 125 kbit/s, 400 kbit/s and 1 Mbit/s; `--no-simulcast`: one 1 Mbit/s layer), and the server forwards
-//! each receiver one layer, chosen by its bandwidth estimate. The server runs as its own process with a generated
+//! each receiver one layer, chosen by its bandwidth estimate, and asks the senders to pause the layers nobody
+//! receives (`--ignore-layers`: the senders go on sending them). The server runs as its own process with a generated
 //! rooms-config, so that its CPU time and memory can be read from `/proc` apart from the clients'. For each
 //! step of rooms it reports forwarded packets per second, server CPU per forwarded packet, frame loss,
 //! send-to-receive delay (p50/p99), server memory per participant and time to first frame; the largest step
 //! with under 1 % loss is what this machine holds.
 //!
-//! Usage: `vayla-loadgen [--rooms 2,4,8] [--seconds 10] [--server target/release/vayla] [--json] [--no-simulcast]`
+//! Usage: `vayla-loadgen [--rooms 2,4,8] [--seconds 10] [--server target/release/vayla] [--json] [--no-simulcast]
+//! [--ignore-layers]`
 
 use anyhow::{bail, Context, Result};
 use std::io::{BufRead, BufReader};
@@ -32,8 +34,9 @@ struct Options {
     seconds: u64,
     server: PathBuf,
     json: bool,
-    /// Cameras in three simulcast layers, as the web client sends them.
-    simulcast: bool,
+    /// How the participants send: cameras in three simulcast layers as the web client sends them (unless
+    /// `--no-simulcast`), pausing the layers the server says nobody receives (unless `--ignore-layers`).
+    media: vayla_client::media::Options,
 }
 
 fn options() -> Result<Options> {
@@ -42,7 +45,7 @@ fn options() -> Result<Options> {
         seconds: 10,
         server: PathBuf::from("target/release/vayla"),
         json: false,
-        simulcast: true,
+        media: vayla_client::media::Options { simulcast_camera: true, ..Default::default() },
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -54,11 +57,12 @@ fn options() -> Result<Options> {
             "--seconds" => o.seconds = args.next().context("--seconds takes a number")?.parse()?,
             "--server" => o.server = args.next().context("--server takes a path")?.into(),
             "--json" => o.json = true,
-            "--no-simulcast" => o.simulcast = false,
+            "--no-simulcast" => o.media.simulcast_camera = false,
+            "--ignore-layers" => o.media.ignore_layers = true,
             "-h" | "--help" => {
                 println!(
                     "usage: vayla-loadgen [--rooms 2,4,8] [--seconds 10] [--server target/release/vayla] [--json] \
-                     [--no-simulcast]"
+                     [--no-simulcast] [--ignore-layers]"
                 );
                 std::process::exit(0);
             }
@@ -181,14 +185,19 @@ async fn counters(api: &Api) -> Result<Counters> {
     })
 }
 
-async fn enter(api: &Api, access: &str, room: &str, publish: &[MediaSource], simulcast: bool) -> Result<Participant> {
+async fn enter(
+    api: &Api,
+    access: &str,
+    room: &str,
+    publish: &[MediaSource],
+    options: vayla_client::media::Options,
+) -> Result<Participant> {
     let token = api.join_token(access, room).await?.token;
     let mut signal = Signal::open(&api.ws_url()).await?;
     let id = match signal.join(room, &token).await? {
         ServerMessage::Joined { you, .. } => you.participant_id,
         m => bail!("expected joined, got {m:?}"),
     };
-    let options = vayla_client::media::Options { simulcast_camera: simulcast, ..Default::default() };
     Ok(Participant::start_opts(signal, id, publish, options).await?)
 }
 
@@ -283,7 +292,7 @@ async fn step(o: &Options, rooms: usize) -> Result<Figures> {
         .await?;
         for (access, publish) in [(&device, &DEVICE[..]), (&expert, &PERSON[..]), (&interp, &PERSON[..])] {
             let started = Instant::now();
-            let mut p = enter(&api, access, &room, publish, o.simulcast).await?;
+            let mut p = enter(&api, access, &room, publish, o.media).await?;
             let schedule = schedule.clone();
             tasks.push(tokio::spawn(async move {
                 let (warm_end, end) = loop {

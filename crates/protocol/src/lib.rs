@@ -300,6 +300,13 @@ pub enum ServerMessage {
         /// Every track the client now receives.
         tracks: Vec<RemoteTrack>,
     },
+    /// Send only these simulcast layers of the track on `mid` (the client's own sending mid); pause the others.
+    /// Comes whenever the set changes; a new media connection starts with every layer on.
+    Layers {
+        mid: String,
+        /// The rids to send.
+        rids: Vec<String>,
+    },
     /// The SFU's answer to the client's offer.
     Answer {
         #[serde(default, skip_serializing_if = "Option::is_none")]

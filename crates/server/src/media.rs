@@ -371,6 +371,7 @@ impl MediaLoop {
         m.sfu_dropped_malformed.store(s.dropped_malformed, Relaxed);
         m.sfu_keyframe_requests.store(s.keyframe_requests_sent, Relaxed);
         m.sfu_layer_switches.store(s.layer_switches, Relaxed);
+        m.sfu_layer_changes.store(s.layer_changes, Relaxed);
         m.sfu_timeout_passes.store(s.timeout_passes, Relaxed);
         m.sfu_sent_datagrams.store(s.sent_datagrams, Relaxed);
         m.sfu_probe_datagrams.store(s.probe_datagrams, Relaxed);
@@ -438,6 +439,7 @@ impl MediaLoop {
                 let message = "the media connection failed; offer again to reconnect".to_string();
                 self.tell(peer, ServerMessage::error(None, ErrorCode::MediaFailed, message));
             }
+            SfuEvent::Layers { publisher, mid, rids } => self.tell(publisher, ServerMessage::Layers { mid, rids }),
             SfuEvent::Connected { peer } => tracing::debug!(conn = %ConnId(peer), "media connected"),
             SfuEvent::TrackFlowing { .. } => {}
         }

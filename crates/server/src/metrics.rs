@@ -48,6 +48,7 @@ pub struct Metrics {
     pub sfu_dropped_malformed: AtomicU64,
     pub sfu_keyframe_requests: AtomicU64,
     pub sfu_layer_switches: AtomicU64,
+    pub sfu_layer_changes: AtomicU64,
     pub sfu_timeout_passes: AtomicU64,
     pub sfu_sent_datagrams: AtomicU64,
     pub sfu_probe_datagrams: AtomicU64,
@@ -140,6 +141,11 @@ impl Metrics {
                 "vayla_sfu_layer_switches_total",
                 "Subscribers switched between simulcast layers.",
                 &self.sfu_layer_switches,
+            ),
+            (
+                "vayla_sfu_layer_changes_total",
+                "Times a publisher was asked to send a different set of simulcast layers.",
+                &self.sfu_layer_changes,
             ),
             (
                 "vayla_sfu_timeout_passes_total",

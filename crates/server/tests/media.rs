@@ -332,7 +332,8 @@ async fn media_over_tcp_can_be_turned_off() {
 }
 
 /// The device sends its camera in three simulcast layers, as the web client does; the expert receives one stream
-/// of it — whole, in sequence, starting at a keyframe — and only about one layer's worth of bytes.
+/// of it — whole, in sequence, starting at a keyframe — and only about one layer's worth of bytes. The layers
+/// nobody receives are then paused at the device.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_simulcast_camera_reaches_the_expert_as_one_stream() {
     let app = spawn_app(Backend::Sqlite).await;
@@ -363,4 +364,30 @@ async fn a_simulcast_camera_reaches_the_expert_as_one_stream() {
         camera.bytes,
         sent.bytes
     );
+
+    // Nobody receives the lower layers: a few seconds on, the server asks the device to pause them (all below the
+    // one the expert gets, at least the cheapest), the device stops sending them, and the expert's picture goes on
+    // unbroken.
+    let frames_before = camera.frames;
+    for _ in 0..12 {
+        run_all(&mut [&mut device, &mut expert], Duration::from_secs(1)).await.unwrap();
+        if device.media.sending_layers(MediaSource::Camera).len() < 3 {
+            break;
+        }
+    }
+    let asked: Vec<&Vec<String>> = device
+        .events
+        .iter()
+        .filter_map(|m| match m {
+            ServerMessage::Layers { rids, .. } => Some(rids),
+            _ => None,
+        })
+        .collect();
+    let last = asked.last().expect("the server asked for fewer layers");
+    assert!(!last.contains(&"q".to_string()) && last.contains(&"f".to_string()), "{asked:?}");
+    assert_eq!(&device.media.sending_layers(MediaSource::Camera), *last);
+    run_all(&mut [&mut device, &mut expert], Duration::from_secs(2)).await.unwrap();
+    let camera = expert.media.received_from(&device.id, MediaSource::Camera).unwrap();
+    assert!(camera.frames > frames_before + 30, "{frames_before} frames, then {camera:?}");
+    assert_eq!(camera.undecodable, 0, "{camera:?}");
 }

@@ -193,7 +193,15 @@ impl RateMeter {
         if elapsed < WINDOW {
             return;
         }
-        // A window after a long silence covers the silence too, so the rate reads low rather than high.
+        if elapsed >= 2 * WINDOW {
+            // The layer stopped for a while (paused, or its sender stalled): what the old window holds says
+            // nothing about its rate now. Start afresh; it has a rate again one full window after it resumed.
+            self.last = None;
+            self.window_start = now;
+            self.bytes = 0;
+            return;
+        }
+        // A window that ends in a short silence covers the silence too, so the rate reads low rather than high.
         let rate = (self.bytes as f64 * 8.0 / elapsed.as_secs_f64()) as u64;
         self.last = Some((rate, now));
         self.window_start = now;
@@ -330,5 +338,15 @@ mod tests {
         let r = m.rate(t0 + Duration::from_millis(1000)).unwrap();
         assert!((990_000..=1_010_000).contains(&r), "{r}");
         assert_eq!(m.rate(t0 + Duration::from_millis(3100)), None);
+        // It resumes after five silent seconds: the first window's bytes from before the silence are not
+        // spread over it (which would read ~2 kbit/s); it reads nothing until a full window after the resumption.
+        let resumed = t0 + Duration::from_millis(6000);
+        for i in 0..100 {
+            m.add(resumed + Duration::from_millis(i * 10), 1250);
+        }
+        assert_eq!(m.rate(resumed + Duration::from_millis(990)), None);
+        m.add(resumed + Duration::from_millis(1000), 1250);
+        let r = m.rate(resumed + Duration::from_millis(1000)).unwrap();
+        assert!((990_000..=1_010_000).contains(&r), "{r}");
     }
 }

@@ -22,7 +22,7 @@ use crate::alloc::{self, Demand};
 use crate::keyframe;
 use crate::peer::{guarded, InFlight, Io, OutState, OutTrack, Peer, Route, TrackKey};
 use crate::stun;
-use crate::track::{forwarded_extensions, Subscription, Track};
+use crate::track::{forwarded_extensions, Subscription, Track, LAYER_LINGER};
 use crate::{Kind, PeerId, SfuConfig, SfuError, SfuEvent, SfuOutput, SfuStats, Source, TrackInfo};
 
 /// A peer that has not completed ICE and DTLS by then is removed: its client is gone or cannot reach us.
@@ -729,10 +729,10 @@ impl Sfu {
         let mut keys = Vec::with_capacity(p.outgoing.len());
         let mut demands = Vec::with_capacity(p.outgoing.len());
         for o in p.outgoing.iter().filter(|o| o.state == OutState::Active) {
-            if let Some(t) = self.tracks.get(&o.track) {
+            if let Some(t) = self.tracks.get_mut(&o.track) {
                 keys.push(o.track);
                 let priority = self.priority.contains(&o.track.0);
-                let layers = t.layers.iter().map(|l| l.meter.rate(now)).collect();
+                let layers = t.layers.iter_mut().map(|l| l.rate_for_allocation(now)).collect();
                 demands.push(Demand { class: t.class(priority), layers });
             }
         }
@@ -751,7 +751,7 @@ impl Sfu {
         }
 
         let mut keyframes = Vec::new();
-        for (key, chosen) in keys.into_iter().zip(choice) {
+        for (&key, chosen) in keys.iter().zip(choice) {
             let Some(t) = self.tracks.get_mut(&key) else {
                 continue;
             };
@@ -772,6 +772,65 @@ impl Sfu {
         }
         for (key, layer, throttled) in keyframes {
             self.request_keyframe(key, layer, throttled);
+        }
+        for key in keys {
+            self.update_layers(key);
+        }
+    }
+
+    /// Asks the publisher of `key` to pause the simulcast layers cheaper than any its subscribers receive or
+    /// are switching to (after [`LAYER_LINGER`]), and to resume them when one is needed again.
+    ///
+    /// Only layers below the cheapest one in use are paused. The layers above stay on, so a subscriber held to a
+    /// low layer by a narrow link (the case where the document's share of that link matters most) sees exactly
+    /// the stream mix it would without pausing, and its upgrades wait for nothing. The usual case, where every
+    /// subscriber gets the top layer, pauses all the others. Kept on besides: every layer while the track has
+    /// no subscriber or one the allocation paused (either starts on the cheapest layer), and any layer whose
+    /// bitrate has never been measured.
+    fn update_layers(&mut self, key: TrackKey) {
+        let now = self.io.now;
+        let Some(t) = self.tracks.get_mut(&key).filter(|t| t.kind == Kind::Video && t.layers.len() > 1) else {
+            return;
+        };
+        let rates: Vec<Option<u64>> = t.layers.iter().map(|l| l.meter.rate(now).or(l.last_rate)).collect();
+        // The bitrate of the cheapest layer in use; `None` keeps every layer on.
+        let mut floor = (!t.subscribers.is_empty()).then_some(u64::MAX);
+        for s in &t.subscribers {
+            let used = [s.current, s.target].into_iter().flatten().map(|i| rates.get(i).copied().flatten());
+            let mut any = false;
+            for rate in used {
+                any = true;
+                floor = floor.zip(rate).map(|(f, r)| f.min(r));
+            }
+            if !any {
+                floor = None;
+            }
+        }
+        let mut changed = false;
+        for (layer, rate) in t.layers.iter_mut().zip(rates) {
+            let needed = match (floor, rate) {
+                (Some(floor), Some(rate)) => rate >= floor,
+                _ => true,
+            };
+            if needed {
+                layer.needed_at = now;
+            }
+            let pause = !needed && now >= layer.needed_at + LAYER_LINGER;
+            if pause != layer.paused {
+                layer.paused = pause;
+                if !pause {
+                    layer.resumed_at = Some(now);
+                }
+                changed = true;
+            }
+        }
+        if changed {
+            let rids: Vec<String> =
+                t.layers.iter().filter(|l| !l.paused).filter_map(|l| l.rid.map(|r| r.to_string())).collect();
+            debug!(publisher = key.0, mid = %key.1, ?rids, "simulcast layers to send");
+            self.stats.layer_changes += 1;
+            let event = SfuEvent::Layers { publisher: key.0, mid: key.1.to_string(), rids };
+            self.io.out.push_back((Some(key.0), SfuOutput::Event(event)));
         }
     }
 
@@ -898,8 +957,9 @@ impl Sfu {
         self.io.timers.cancel(id, p.scheduled);
 
         // What it received: stop forwarding to it.
-        for o in &p.outgoing {
-            if let Some(track) = self.tracks.get_mut(&o.track) {
+        let received: Vec<TrackKey> = p.outgoing.iter().map(|o| o.track).collect();
+        for key in &received {
+            if let Some(track) = self.tracks.get_mut(key) {
                 track.subscribers.retain(|s| s.peer != id);
             }
         }
@@ -940,6 +1000,10 @@ impl Sfu {
         // Nothing more goes to it, even what was already queued.
         self.io.out.retain(|(peer, _)| *peer != Some(id));
         self.io.events.retain(|(peer, _)| *peer != id);
+        // The layers only it received may now be paused (or all resumed, if it was the last subscriber).
+        for key in received.into_iter().filter(|k| k.0 != id) {
+            self.update_layers(key);
+        }
         if let Some(reason) = reason {
             self.io.out.push_back((None, SfuOutput::Event(SfuEvent::Failed { peer: id, reason })));
         }

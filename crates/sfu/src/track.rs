@@ -3,7 +3,7 @@
 //! Forwarding state lives with the track rather than with each subscriber so an incoming packet costs one track
 //! lookup and then a walk over a short vector; the subscriber's `Rtc` is looked up only to write.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use str0m::format::PayloadParams;
 use str0m::media::{Mid, Pt, Rid};
@@ -29,12 +29,41 @@ pub(crate) struct Track {
     pub(crate) subscribers: Vec<Subscription>,
 }
 
+/// How long a simulcast layer nobody receives keeps flowing before its publisher is asked to pause it, so an
+/// allocation that moves back and forth does not start and stop the publisher's encoder.
+pub(crate) const LAYER_LINGER: Duration = Duration::from_secs(3);
+
+/// How long a resumed layer counts at its last measured bitrate while its first packets are on their way.
+const LAYER_RESUME: Duration = Duration::from_secs(2);
+
 /// One encoding of a track.
 pub(crate) struct Layer {
     pub(crate) rid: Option<Rid>,
     pub(crate) meter: RateMeter,
     /// When a keyframe was last requested from the publisher for this layer, for throttling.
     pub(crate) last_keyframe_request: Option<Instant>,
+    /// The publisher was asked not to send this layer (see `Sfu::update_layers`).
+    pub(crate) paused: bool,
+    /// Its bitrate when it last flowed.
+    pub(crate) last_rate: Option<u64>,
+    /// When a subscriber last received or waited for it (or it was otherwise kept on).
+    pub(crate) needed_at: Instant,
+    /// When the publisher was last asked to send it again.
+    pub(crate) resumed_at: Option<Instant>,
+}
+
+impl Layer {
+    /// The bitrate the allocation counts for this layer: the measured one; and for a layer the SFU paused (or
+    /// just resumed, whose packets are not back yet) the last measured one, so a subscriber can still be given
+    /// it. A layer that stopped for any other reason does not count: its subscribers move to one that flows.
+    pub(crate) fn rate_for_allocation(&mut self, now: Instant) -> Option<u64> {
+        if let Some(rate) = self.meter.rate(now) {
+            self.last_rate = Some(rate);
+            return Some(rate);
+        }
+        let held = self.paused || self.resumed_at.is_some_and(|t| now < t + LAYER_RESUME);
+        self.last_rate.filter(|_| held)
+    }
 }
 
 pub(crate) struct Subscription {
@@ -57,7 +86,15 @@ impl Track {
     pub(crate) fn new(source: Source, kind: Kind, label: String, rids: Vec<Option<Rid>>, now: Instant) -> Self {
         let layers = rids
             .into_iter()
-            .map(|rid| Layer { rid, meter: RateMeter::new(now), last_keyframe_request: None })
+            .map(|rid| Layer {
+                rid,
+                meter: RateMeter::new(now),
+                last_keyframe_request: None,
+                paused: false,
+                last_rate: None,
+                needed_at: now,
+                resumed_at: None,
+            })
             .collect();
         Track { source, kind, label, flowing: false, layers, params: None, subscribers: Vec::new() }
     }

@@ -144,6 +144,17 @@ pub enum SfuEvent {
         /// Which of its tracks.
         source: Source,
     },
+    /// Tell a publisher which simulcast layers of one of its tracks to send: the others nobody receives, and
+    /// pausing them spares the publisher's uplink and encoder and the SFU's receiving. Comes again whenever the
+    /// set changes; a new media connection starts with every layer on.
+    Layers {
+        /// Who publishes.
+        publisher: PeerId,
+        /// The track, by the publisher's own mid.
+        mid: String,
+        /// The rids to send, in the order the publisher's offer declared them; every other rid is paused.
+        rids: Vec<String>,
+    },
 }
 
 /// The next thing the caller must do, from [`Sfu::poll_output`](crate::Sfu::poll_output).
@@ -209,6 +220,8 @@ pub struct SfuStats {
     pub keyframe_requests_sent: u64,
     /// Times a subscriber was switched from one simulcast layer to another (at a keyframe of the new one).
     pub layer_switches: u64,
+    /// Times a publisher was told to send a different set of simulcast layers (`SfuEvent::Layers`).
+    pub layer_changes: u64,
     /// Timeout passes handed to the peers' `Rtc`s: str0m's per-connection housekeeping, and with bandwidth
     /// estimation the pacer's release of each packet. About one per packet sent is the least it can be.
     pub timeout_passes: u64,

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::{LayerSpec, Link, Rx, World, PERSON, PLAIN};
 use str0m::media::MediaKind;
-use vayla_sfu::Source;
+use vayla_sfu::{SfuEvent, Source};
 
 const CAMERA_LAYERS: &[LayerSpec] = &[
     LayerSpec { rid: Some("q"), packets: 1, size: 400 },
@@ -141,6 +141,42 @@ fn under_pressure_the_camera_yields_first_and_the_document_keeps_its_quality() {
     let whole = whole_frames(&document, tail_from, last_frame - 5);
     let expected = (last_frame - 5 - tail_from) as usize;
     assert!(whole * 100 >= expected * 90, "document at 1 Mbit/s: {whole} of {expected} frames whole");
+}
+
+#[test]
+fn camera_layers_below_the_ones_received_are_paused_and_come_back_when_needed() {
+    let mut w = device_and_expert();
+    let layer_requests = |w: &World| {
+        w.events
+            .iter()
+            .filter_map(|(_, e)| match e {
+                SfuEvent::Layers { publisher: 1, rids, .. } => Some(rids.join(",")),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    w.run_for(Duration::from_secs(9));
+    // The expert receives the top layer; the two below it were asked off and the device stopped sending them.
+    assert_eq!(w.client("expert").from("device", Source::Camera).last().unwrap().layer, "f");
+    assert_eq!(layer_requests(&w).last().map(String::as_str), Some("f"), "{:?}", layer_requests(&w));
+    assert_eq!(w.client("device").published[1].paused, [true, true, false]);
+
+    // The expert's link narrows: the camera has to go down a layer, so the cheaper layers are asked back, and the
+    // expert settles on one of them with its picture unbroken.
+    w.client_mut("expert").downlink = Some(Link::new(1_600_000));
+    let narrowed = w.now;
+    w.run_for(Duration::from_secs(10));
+    let camera: Vec<&Rx> =
+        w.client("expert").from("device", Source::Camera).into_iter().filter(|r| r.at > narrowed).collect();
+    let per_second = layers_per_second(&camera, 10, narrowed);
+    let settled: Vec<&Rx> = camera.iter().copied().filter(|r| r.at > narrowed + Duration::from_secs(6)).collect();
+    assert!(!settled.is_empty() && settled.iter().all(|r| r.layer != "f"), "camera {per_second:?}");
+    assert!(!w.client("device").published[1].paused[0], "the lowest layer is back: {:?}", layer_requests(&w));
+
+    // Once nobody receives the camera, every layer is on again: the next subscriber starts without waiting.
+    w.remove("expert");
+    w.run_for(Duration::from_millis(500));
+    assert_eq!(w.client("device").published[1].paused, [false, false, false], "{:?}", layer_requests(&w));
 }
 
 /// The device, the expert and a sign-language interpreter, each camera in the same three layers; the expert's

@@ -72,6 +72,8 @@ pub struct Published {
     pub next_at: Instant,
     /// When each packet was written, by payload counter.
     pub sent_at: Vec<Instant>,
+    /// Per layer: whether the SFU asked for it to be paused (`SfuEvent::Layers`); a paused layer sends nothing.
+    pub paused: Vec<bool>,
 }
 
 /// One RTP packet a client received.
@@ -119,6 +121,9 @@ pub struct Client {
     pub keyframe_every: u32,
     /// Note keyframe requests but send no keyframe for them (a slow encoder, or a lost request).
     pub ignore_keyframe_requests: bool,
+    /// Whether it ignores the SFU's requests to pause and resume simulcast layers (as a client of an older
+    /// protocol version would).
+    pub ignore_layers: bool,
     /// What the network does to the SFU's packets towards this client (`None`: delivers them at once).
     pub downlink: Option<Link>,
     /// Share of this client's RTP packets towards the SFU that the network loses.
@@ -380,6 +385,7 @@ impl World {
                 n: 0,
                 next_at: self.now,
                 sent_at: Vec::new(),
+                paused: vec![false; layers.len()],
             })
             .collect();
         let client = Client {
@@ -402,6 +408,7 @@ impl World {
             gone: false,
             keyframe_every: 1000,
             ignore_keyframe_requests: false,
+            ignore_layers: false,
             downlink: None,
             uplink_loss: 0.0,
             rng: 0x9e37_79b9_7f4a_7c15 ^ id,
@@ -516,6 +523,19 @@ impl World {
                 }
                 SfuOutput::Event(e) => {
                     self.events.push((self.now, e.clone()));
+                    if let SfuEvent::Layers { publisher, mid, rids } = &e {
+                        let c = self.clients.iter_mut().find(|c| c.id == *publisher && !c.ignore_layers);
+                        if let Some(p) = c.and_then(|c| c.published.iter_mut().find(|p| p.mid.to_string() == *mid)) {
+                            for (l, (spec, _, want_keyframe)) in p.layers.iter_mut().enumerate() {
+                                let paused = !spec.rid.is_some_and(|r| rids.iter().any(|x| x == r));
+                                // A layer that starts again starts with a keyframe, as an encoder's does.
+                                if p.paused[l] && !paused {
+                                    *want_keyframe = true;
+                                }
+                                p.paused[l] = paused;
+                            }
+                        }
+                    }
                     if let SfuEvent::Offer { peer, sdp, tracks } = e {
                         // A peer added without a client (see `add_ghost`) gets offers nobody reads.
                         let Some(c) = self.clients.iter_mut().find(|c| c.id == peer) else {
@@ -662,7 +682,10 @@ impl Client {
             p.next_at = now + every;
             let media_time = p.n.wrapping_mul(every.as_millis() as u32 * clock);
             let periodic = p.n.is_multiple_of(self.keyframe_every);
-            for (spec, seq, want_keyframe) in p.layers.iter_mut() {
+            for (l, (spec, seq, want_keyframe)) in p.layers.iter_mut().enumerate() {
+                if p.paused[l] {
+                    continue;
+                }
                 let key = periodic || *want_keyframe;
                 *want_keyframe = false;
                 for part in 0..spec.packets {
