@@ -778,40 +778,39 @@ impl Sfu {
         }
     }
 
-    /// Asks the publisher of `key` to pause the simulcast layers cheaper than any its subscribers receive or
-    /// are switching to (after [`LAYER_LINGER`]), and to resume them when one is needed again.
+    /// Asks the publisher of `key` to pause the simulcast layers none of its subscribers receives or is being
+    /// switched to (once unused for [`LAYER_LINGER`]), and to resume one as soon as a subscriber needs it.
     ///
-    /// Only layers below the cheapest one in use are paused. The layers above stay on, so a subscriber held to a
-    /// low layer by a narrow link (the case where the document's share of that link matters most) sees exactly
-    /// the stream mix it would without pausing, and its upgrades wait for nothing. The usual case, where every
-    /// subscriber gets the top layer, pauses all the others. Kept on besides: every layer while the track has
-    /// no subscriber or one the allocation paused (either starts on the cheapest layer), and any layer whose
-    /// bitrate has never been measured.
+    /// Kept on besides: every layer while the track has no subscriber (the next one starts at once), the
+    /// cheapest layer while a subscriber waits for one (the allocation paused its camera, and the cheapest layer
+    /// is where it resumes), and any layer whose bitrate has never been measured (the allocation cannot rank it).
+    /// A subscriber that must step down or up to a paused layer stays on its current one until the resumed layer's
+    /// first keyframe: the allocation counts a paused layer at its last measured bitrate.
     fn update_layers(&mut self, key: TrackKey) {
         let now = self.io.now;
         let Some(t) = self.tracks.get_mut(&key).filter(|t| t.kind == Kind::Video && t.layers.len() > 1) else {
             return;
         };
         let rates: Vec<Option<u64>> = t.layers.iter().map(|l| l.meter.rate(now).or(l.last_rate)).collect();
-        // The bitrate of the cheapest layer in use; `None` keeps every layer on.
-        let mut floor = (!t.subscribers.is_empty()).then_some(u64::MAX);
+        let cheapest = rates.iter().enumerate().filter_map(|(i, r)| r.map(|r| (r, i))).min().map(|(_, i)| i);
+        let mut in_use = vec![t.subscribers.is_empty(); t.layers.len()];
         for s in &t.subscribers {
-            let used = [s.current, s.target].into_iter().flatten().map(|i| rates.get(i).copied().flatten());
-            let mut any = false;
-            for rate in used {
-                any = true;
-                floor = floor.zip(rate).map(|(f, r)| f.min(r));
-            }
-            if !any {
-                floor = None;
+            match (s.current, s.target) {
+                (None, None) => {
+                    if let Some(i) = cheapest {
+                        in_use[i] = true;
+                    }
+                }
+                (current, target) => {
+                    for i in [current, target].into_iter().flatten() {
+                        in_use[i] = true;
+                    }
+                }
             }
         }
         let mut changed = false;
-        for (layer, rate) in t.layers.iter_mut().zip(rates) {
-            let needed = match (floor, rate) {
-                (Some(floor), Some(rate)) => rate >= floor,
-                _ => true,
-            };
+        for ((layer, rate), used) in t.layers.iter_mut().zip(rates).zip(in_use) {
+            let needed = used || rate.is_none();
             if needed {
                 layer.needed_at = now;
             }
