@@ -609,7 +609,8 @@ export class Call extends EventTarget {
         this.queueMedia(() => this.answerOffer(gen, m));
         break;
       case 'layers':
-        this.queueMedia(() => this.applyLayers(gen, m));
+        // Between our offer and its answer a `layers` may be about the connection being replaced: ignore it.
+        if (this.answered) this.queueMedia(() => this.applyLayers(gen, m));
         break;
       case 'shutdown':
         this.generation++;
@@ -687,6 +688,7 @@ export class Call extends EventTarget {
       iceTransportPolicy: this.relayOnly ? 'relay' : 'all',
     });
     this.pc = pc;
+    this.answered = false;
     this.senders = {};
     const published = [];
     for (const source of SOURCES) {
@@ -737,6 +739,7 @@ export class Call extends EventTarget {
       throw new Dropped(e.message);
     }
     if (gen !== this.generation) return;
+    this.answered = true;
     await pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp });
     await this.applySenderParameters();
   }

@@ -123,7 +123,8 @@ fn start_server(bin: &Path, rooms: usize) -> Result<Server> {
         .env("VAYLA_LISTEN", "127.0.0.1:0")
         .env("VAYLA_DATA_DIR", dir.path().join("data"))
         .env("VAYLA_ROOMS_CONFIG", dir.path().join("rooms-config"))
-        .env("VAYLA_LOG", "warn")
+        // Quiet unless asked otherwise: the server's log goes to this process's stderr.
+        .env("VAYLA_LOG", std::env::var("VAYLA_LOG").unwrap_or_else(|_| "warn".into()))
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

@@ -365,9 +365,9 @@ async fn a_simulcast_camera_reaches_the_expert_as_one_stream() {
         sent.bytes
     );
 
-    // Nobody receives the lower layers: a few seconds on, the server asks the device to pause them (all below the
-    // one the expert gets, at least the cheapest), the device stops sending them, and the expert's picture goes on
-    // unbroken.
+    // Nobody receives the lower layers: a few seconds on, the server asks the device to pause every layer the
+    // expert does not get (on loopback its estimate gives it the top one), the device stops sending them, and the
+    // expert's picture goes on unbroken.
     let frames_before = camera.frames;
     for _ in 0..12 {
         run_all(&mut [&mut device, &mut expert], Duration::from_secs(1)).await.unwrap();
