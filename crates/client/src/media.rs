@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, MediaKind, MediaTime, Mid, Rid, Simulcast, SimulcastLayer};
@@ -255,6 +255,8 @@ pub struct MediaPeer {
     pub connected: bool,
     pub failed: Option<String>,
     started: Instant,
+    /// The time of the latest input handed to `rtc`.
+    last_input: Instant,
     buf: Vec<u8>,
 }
 
@@ -368,6 +370,7 @@ impl MediaPeer {
             connected: false,
             failed: None,
             started: now,
+            last_input: now,
             buf: vec![0; 65536],
         };
         Ok((peer, offer.to_sdp_string(), tracks))
@@ -428,10 +431,12 @@ impl MediaPeer {
             let wake = timeout.min(next_send).min(until).max(now);
             tokio::select! {
                 r = recv_udp(&self.socket, &mut self.buf) => {
-                    let (n, source, segment) = r?;
-                    let now = Instant::now();
+                    let read = r?;
+                    // Never before what the connection was last told: its clock must not go back.
+                    let now = read.arrived(Instant::now()).max(self.last_input);
+                    let (n, source) = (read.len, read.source);
                     // A coalesced read holds datagrams of `segment` bytes each (the last may be shorter).
-                    let segment = segment.unwrap_or(n).max(1);
+                    let segment = read.segment.unwrap_or(n).max(1);
                     let mut at = 0;
                     while at < n {
                         if at > 0 {
@@ -440,6 +445,7 @@ impl MediaPeer {
                         }
                         let end = (at + segment).min(n);
                         if let (Ok(contents), Some(destination)) = (self.buf[at..end].try_into(), self.local) {
+                            self.last_input = now;
                             let input =
                                 Input::Receive(now, Receive { proto: Protocol::Udp, source, destination, contents });
                             if let Err(e) = self.rtc.handle_input(input) {
@@ -453,6 +459,8 @@ impl MediaPeer {
                 input = recv_tcp(&mut self.tcp) => self.tcp_input(input)?,
                 _ = tokio::time::sleep_until(wake.into()) => {
                     let now = Instant::now();
+                    let now = now.max(self.last_input);
+                    self.last_input = now;
                     self.rtc.handle_input(Input::Timeout(now)).map_err(|e| MediaError::Rtc(e.to_string()))?;
                     self.send_media(now)?;
                 }
@@ -482,8 +490,9 @@ impl MediaPeer {
                     return Ok(());
                 };
                 if let Ok(contents) = frame.as_slice().try_into() {
-                    let input =
-                        Input::Receive(Instant::now(), Receive { proto: Protocol::Tcp, source, destination, contents });
+                    let now = Instant::now().max(self.last_input);
+                    self.last_input = now;
+                    let input = Input::Receive(now, Receive { proto: Protocol::Tcp, source, destination, contents });
                     if let Err(e) = self.rtc.handle_input(input) {
                         self.failed = Some(e.to_string());
                         return Err(MediaError::Rtc(e.to_string()));
@@ -666,6 +675,7 @@ impl MediaPeer {
 fn tune_socket(socket: &UdpSocket) {
     let _ = set_int_option(socket, libc::SOL_SOCKET, libc::SO_RCVBUF, 1 << 20);
     let _ = set_int_option(socket, libc::SOL_UDP, libc::UDP_GRO, 1);
+    let _ = set_int_option(socket, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1);
 }
 
 /// One integer socket option (`setsockopt`).
@@ -692,22 +702,43 @@ fn set_int_option(
     }
 }
 
-/// The next read on the UDP socket: its length, its sender and, for a coalesced run of datagrams, their size;
-/// never, without a socket.
-async fn recv_udp(socket: &Option<UdpSocket>, buf: &mut [u8]) -> std::io::Result<(usize, SocketAddr, Option<usize>)> {
+/// One read from the UDP socket.
+#[derive(Debug)]
+struct Read {
+    len: usize,
+    source: SocketAddr,
+    /// For a coalesced run of datagrams: the size of each (the last may be shorter).
+    segment: Option<usize>,
+    /// When the kernel received it (`SO_TIMESTAMPNS`), as the wall clock said.
+    received: Option<SystemTime>,
+}
+
+impl Read {
+    /// When it arrived, on the monotonic clock: the kernel's time, so that a peer whose task waited for a core
+    /// does not report the wait as network delay to the server's bandwidth estimator (a browser takes its
+    /// timestamps on a network thread of its own). `now` when the kernel gave none.
+    fn arrived(&self, now: Instant) -> Instant {
+        let waited = self.received.and_then(|t| SystemTime::now().duration_since(t).ok()).unwrap_or_default();
+        // A wall clock stepped meanwhile could claim anything: trust it for at most a second.
+        now.checked_sub(waited.min(Duration::from_secs(1))).unwrap_or(now)
+    }
+}
+
+/// The next read on the UDP socket; never, without a socket.
+async fn recv_udp(socket: &Option<UdpSocket>, buf: &mut [u8]) -> std::io::Result<Read> {
     match socket {
         Some(s) => s.async_io(tokio::io::Interest::READABLE, || recv_segments(s, buf)).await,
         None => std::future::pending().await,
     }
 }
 
-/// One `recvmsg`, with the `UDP_GRO` control message if the kernel sends one.
-fn recv_segments(socket: &UdpSocket, buf: &mut [u8]) -> std::io::Result<(usize, SocketAddr, Option<usize>)> {
+/// One `recvmsg`, with the `UDP_GRO` and `SO_TIMESTAMPNS` control messages if the kernel sends them.
+fn recv_segments(socket: &UdpSocket, buf: &mut [u8]) -> std::io::Result<Read> {
     use std::os::fd::AsRawFd;
-    // Room for one control message carrying an int, aligned as the kernel expects.
+    // Room for an int and a timespec control message, aligned as the kernel expects.
     #[repr(C, align(8))]
-    struct Control([u8; 64]);
-    let mut control = Control([0; 64]);
+    struct Control([u8; 128]);
+    let mut control = Control([0; 128]);
     // SAFETY: every pointer below points into a live local or `buf`, with its true length; the kernel writes at
     // most that much, and the control messages are read only within `msg_controllen`.
     unsafe {
@@ -725,11 +756,18 @@ fn recv_segments(socket: &UdpSocket, buf: &mut [u8]) -> std::io::Result<(usize, 
             return Err(std::io::Error::last_os_error());
         }
         let mut segment = None;
+        let mut received = None;
         let mut c = libc::CMSG_FIRSTHDR(&msg);
         while !c.is_null() {
             if (*c).cmsg_level == libc::SOL_UDP && (*c).cmsg_type == libc::UDP_GRO {
                 let size = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::c_int>());
                 segment = usize::try_from(size).ok().filter(|&s| s > 0);
+            }
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
+                let t = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::timespec>());
+                if let (Ok(secs), Ok(nanos)) = (u64::try_from(t.tv_sec), u32::try_from(t.tv_nsec)) {
+                    received = Some(SystemTime::UNIX_EPOCH + Duration::new(secs, nanos));
+                }
             }
             c = libc::CMSG_NXTHDR(&msg, c);
         }
@@ -744,7 +782,7 @@ fn recv_segments(socket: &UdpSocket, buf: &mut [u8]) -> std::io::Result<(usize, 
             }
             _ => return Err(std::io::Error::other("a datagram from an address that is not IP")),
         };
-        Ok((n as usize, source, segment))
+        Ok(Read { len: n as usize, source, segment, received })
     }
 }
 
@@ -776,9 +814,9 @@ mod tests {
         send_segmented(to, 100, 250);
         let socket = Some(socket);
         let mut buf = vec![0; 65536];
-        let (n, _, segment) = recv_udp(&socket, &mut buf).await.unwrap();
-        assert_eq!((n, segment), (250, Some(100)));
-        assert!(buf[..n].iter().enumerate().all(|(i, b)| *b == i as u8));
+        let read = recv_udp(&socket, &mut buf).await.unwrap();
+        assert_eq!((read.len, read.segment), (250, Some(100)));
+        assert!(buf[..read.len].iter().enumerate().all(|(i, b)| *b == i as u8));
     }
 
     #[tokio::test]
@@ -790,10 +828,31 @@ mod tests {
         let mut buf = vec![0; 65536];
         let mut reads = Vec::new();
         for _ in 0..3 {
-            let (n, _, segment) = recv_udp(&socket, &mut buf).await.unwrap();
-            reads.push((n, segment));
+            let read = recv_udp(&socket, &mut buf).await.unwrap();
+            reads.push((read.len, read.segment));
         }
         assert_eq!(reads, [(100, None), (100, None), (50, None)]);
+    }
+
+    /// A datagram read late is dated when the kernel received it, not when it was read.
+    #[tokio::test]
+    async fn a_datagram_read_late_keeps_its_arrival_time() {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        tune_socket(&socket);
+        // The kernel turns receive timestamps on for everyone a moment after the first socket asks.
+        std::thread::sleep(Duration::from_millis(50));
+        let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        sender.send_to(&[1, 2, 3], socket.local_addr().unwrap()).unwrap();
+        let sent = Instant::now();
+        std::thread::sleep(Duration::from_millis(200));
+        let socket = Some(socket);
+        let mut buf = vec![0; 2048];
+        let read = recv_udp(&socket, &mut buf).await.unwrap();
+        let now = Instant::now();
+        assert!(read.received.is_some(), "no kernel timestamp: {read:?}");
+        let arrived = read.arrived(now);
+        assert!(arrived <= sent + Duration::from_millis(50), "dated {:?} after the send", arrived - sent);
+        assert!(now - arrived >= Duration::from_millis(150), "{:?}", now - arrived);
     }
 
     #[test]

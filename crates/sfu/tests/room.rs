@@ -88,3 +88,22 @@ fn the_answer_announces_the_configured_candidates() {
     assert!(candidates.iter().any(|c| c.contains(" tcp ") && c.contains("127.0.0.1 4443 typ host tcptype passive")));
     assert!(answer.contains("a=ice-lite"));
 }
+
+/// Every connection presents the SFU's one DTLS certificate (made once, not per join), and each still completes
+/// its own handshake.
+#[test]
+fn every_peer_is_answered_with_the_same_certificate() {
+    let mut w = World::new();
+    let fingerprint = |answer: &str| answer.lines().find(|l| l.starts_with("a=fingerprint:")).map(str::to_owned);
+    let mut prints = Vec::new();
+    for (name, id) in [("device", 1), ("expert", 2)] {
+        let (mut client, offer, pending, sources) = w.new_client(name, id, if id == 1 { DEVICE } else { PERSON });
+        let answer = w.sfu.add_peer(w.now, "room-1", id, &offer, &sources).unwrap();
+        prints.push(fingerprint(&answer).expect("a fingerprint"));
+        let answer = str0m::change::SdpAnswer::from_sdp_string(&answer).unwrap();
+        client.rtc.sdp_api().accept_answer(pending, answer).unwrap();
+        w.clients.push(client);
+    }
+    assert_eq!(prints[0], prints[1]);
+    w.run_until(Duration::from_secs(2), "both connected", |w| w.all_connected());
+}
