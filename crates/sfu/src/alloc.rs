@@ -23,6 +23,11 @@ use crate::{Kind, Source};
 /// estimate's own error.
 const USABLE_SHARE: f64 = 0.9;
 
+/// Share of the estimate a camera must leave spare to go above the layer it has now (or to resume, when paused):
+/// an estimate that has just crept up past a link's capacity would otherwise resume a camera that the next drop
+/// pauses again, and each round costs the document frames.
+const UPGRADE_MARGIN: f64 = 0.1;
+
 /// How a track counts in the allocation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Class {
@@ -52,6 +57,8 @@ pub(crate) struct Demand {
     /// The measured bitrate of each layer in bits per second, by layer index; `None` for a layer not flowing
     /// (nothing arrived recently). A track without simulcast has one layer.
     pub(crate) layers: Vec<Option<u64>>,
+    /// The layer the subscriber has now (the previous allocation's choice); `None` while paused.
+    pub(crate) current: Option<usize>,
 }
 
 impl Demand {
@@ -82,6 +89,7 @@ pub(crate) fn allocate(estimate: Option<u64>, demands: &[Demand]) -> Vec<Option<
         return choice;
     };
     let mut budget = (estimate as f64 * USABLE_SHARE) as i64;
+    let margin = (estimate as f64 * UPGRADE_MARGIN) as i64;
     // Audio and protected video first, at their best.
     for (d, c) in demands.iter().zip(&choice) {
         if d.class != Class::Camera {
@@ -91,6 +99,13 @@ pub(crate) fn allocate(estimate: Option<u64>, demands: &[Demand]) -> Vec<Option<
     }
     // Cameras: the lowest layer each, in order, while it fits; then one step up each, in turns.
     let ladders: Vec<Vec<(usize, u64)>> = demands.iter().map(Demand::ladder).collect();
+    // Where each camera is now on its ladder; a step above it must leave `margin` spare.
+    let now_at: Vec<Option<usize>> = demands
+        .iter()
+        .zip(&ladders)
+        .map(|(d, l)| d.current.and_then(|c| l.iter().position(|&(i, _)| i == c)))
+        .collect();
+    let spare = |i: usize, to: usize| if now_at[i].is_some_and(|at| to <= at) { 0 } else { margin };
     let mut step: Vec<Option<usize>> = vec![None; demands.len()];
     for (i, d) in demands.iter().enumerate() {
         if d.class != Class::Camera {
@@ -101,7 +116,7 @@ pub(crate) fn allocate(estimate: Option<u64>, demands: &[Demand]) -> Vec<Option<
             continue;
         }
         let lowest = ladders[i][0].1 as i64;
-        if lowest <= budget {
+        if lowest + spare(i, 0) <= budget {
             budget -= lowest;
             step[i] = Some(0);
         }
@@ -117,7 +132,7 @@ pub(crate) fn allocate(estimate: Option<u64>, demands: &[Demand]) -> Vec<Option<
                 continue;
             };
             let extra = rate as i64 - ladders[i][s].1 as i64;
-            if extra <= budget {
+            if extra + spare(i, s + 1) <= budget {
                 budget -= extra;
                 step[i] = Some(s + 1);
                 choice[i] = Some(layer);
@@ -214,13 +229,18 @@ mod tests {
     use super::*;
 
     fn camera(layers: &[u64]) -> Demand {
-        Demand { class: Class::Camera, layers: layers.iter().map(|&r| Some(r)).collect() }
+        // Now on its top layer: stepping down or staying needs no margin.
+        Demand {
+            class: Class::Camera,
+            layers: layers.iter().map(|&r| Some(r)).collect(),
+            current: Some(layers.len() - 1),
+        }
     }
     fn document(rate: u64) -> Demand {
-        Demand { class: Class::Protected, layers: vec![Some(rate)] }
+        Demand { class: Class::Protected, layers: vec![Some(rate)], current: Some(0) }
     }
     fn audio() -> Demand {
-        Demand { class: Class::Audio, layers: vec![Some(40_000)] }
+        Demand { class: Class::Audio, layers: vec![Some(40_000)], current: Some(0) }
     }
 
     #[test]
@@ -258,6 +278,7 @@ mod tests {
         let signer = |priority| Demand {
             class: classify(Kind::Video, Source::Camera, priority),
             layers: layers.iter().map(|&r| Some(r)).collect(),
+            current: Some(2),
         };
         // The customer's camera first (it was published first), then the interpreter's.
         // 0.9 × 1.8 M = 1.62 M: 1.2 M for the signer at the top, 40 k audio, 150 k for the customer's lowest layer.
@@ -276,6 +297,24 @@ mod tests {
     }
 
     #[test]
+    fn a_camera_goes_up_or_resumes_only_with_room_to_spare() {
+        let layers = [150_000, 500_000, 1_200_000];
+        let at = |current| [audio(), Demand { current, ..camera(&layers) }, document(1_500_000)];
+        // 0.9 × 2.4 M = 2.16 M; 620 k left after audio and document. On the middle layer it stays there;
+        // from the lowest it may not climb to it: 350 k more would leave 120 k, under the 240 k margin.
+        assert_eq!(allocate(Some(2_400_000), &at(Some(1)))[1], Some(1));
+        assert_eq!(allocate(Some(2_400_000), &at(Some(0)))[1], Some(0));
+        // With 2.7 M (2.43 M usable, 890 k left) it may: 350 k more leaves 390 k, over the 270 k margin.
+        assert_eq!(allocate(Some(2_700_000), &at(Some(0)))[1], Some(1));
+        // Paused, it resumes only when its lowest layer fits with the margin besides. 1.9 M leaves 170 k: the
+        // lowest layer (150 k) stays on, but does not come back from a pause (150 k + 190 k margin). 2.2 M leaves
+        // 440 k: it comes back (150 k + 220 k).
+        assert_eq!(allocate(Some(1_900_000), &at(Some(0)))[1], Some(0));
+        assert_eq!(allocate(Some(1_900_000), &at(None))[1], None);
+        assert_eq!(allocate(Some(2_200_000), &at(None))[1], Some(0));
+    }
+
+    #[test]
     fn cameras_are_raised_in_turns() {
         let d = [camera(&[100_000, 400_000, 1_000_000]), camera(&[100_000, 400_000, 1_000_000])];
         // 0.9 × 1 M = 900 k: both lowest (200 k), then both middle (800 k), no top.
@@ -287,14 +326,14 @@ mod tests {
     #[test]
     fn layers_are_ordered_by_measured_rate_and_stopped_layers_skipped() {
         // Declared high-to-low, and the middle layer has stopped.
-        let d = [Demand { class: Class::Camera, layers: vec![Some(1_200_000), None, Some(150_000)] }];
+        let d = [Demand { class: Class::Camera, layers: vec![Some(1_200_000), None, Some(150_000)], current: Some(0) }];
         assert_eq!(allocate(None, &d), vec![Some(0)]);
         assert_eq!(allocate(Some(1_000_000), &d), vec![Some(2)]);
     }
 
     #[test]
     fn a_track_not_measured_yet_keeps_its_last_declared_layer() {
-        let d = [Demand { class: Class::Camera, layers: vec![None, None, None] }];
+        let d = [Demand { class: Class::Camera, layers: vec![None, None, None], current: Some(2) }];
         assert_eq!(allocate(Some(100_000), &d), vec![Some(2)]);
     }
 

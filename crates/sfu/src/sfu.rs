@@ -745,13 +745,21 @@ impl Sfu {
                 keys.push(o.track);
                 let priority = self.priority.contains(&o.track.0);
                 let layers = t.layers.iter_mut().map(|l| l.rate_for_allocation(now)).collect();
-                demands.push(Demand { class: t.class(priority), layers });
+                let current = t.subscribers.iter().find(|s| s.peer == id).and_then(|s| s.target);
+                demands.push(Demand { class: t.class(priority), layers, current });
             }
         }
         let choice = alloc::allocate(estimate, &demands);
         debug!(peer = id, ?estimate, ?choice, "downlink allocated");
-        if estimate.is_some() {
+        if let Some(estimate) = estimate {
+            // While a track's layers are not measured yet (just after a subscriber connects, or a track is added),
+            // `desired` leaves it out and can come out at a few kbit/s. str0m caps its probes at twice the desired
+            // rate and takes their results as the estimate, even when lower: probes at that rate pulled a fresh
+            // 4 Mbit/s estimate down to ~100 kbit/s and paused every camera for seconds. Until then, ask for no
+            // less than half the estimate, which puts the cap at the estimate itself and asks for no probing up.
+            let unmeasured = demands.iter().any(|d| d.layers.iter().all(Option::is_none));
             let desired = alloc::desired(&demands, &choice);
+            let desired = if unmeasured { desired.max(estimate / 2) } else { desired };
             p.flush(&mut self.io);
             // No sustained minimum: padding up to it would cost a packet's work for nothing whenever the media is
             // quieter than its allocation (a 5 fps document is). `desired` makes the estimator probe upwards.
