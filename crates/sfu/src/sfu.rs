@@ -422,6 +422,12 @@ impl Sfu {
         SfuOutput::Timeout(self.io.timers.earliest().unwrap_or(self.io.now + IDLE_WAKE))
     }
 
+    /// A peer's current downlink estimate in bits per second (`None`: unknown peer, estimation off, or no estimate
+    /// yet).
+    pub fn downlink_estimate(&self, peer: PeerId) -> Option<u64> {
+        self.peers.get(&peer).and_then(|p| p.estimate)
+    }
+
     /// Counters for dashboards and load generators.
     pub fn stats(&self) -> SfuStats {
         SfuStats {

@@ -96,6 +96,24 @@ fn a_subscriber_gets_one_camera_layer_and_switches_only_at_keyframes() {
     );
 }
 
+/// A receiver whose tracks are not measured yet must not have the estimator probe at the few kbit/s that
+/// leaves: str0m takes a probe's result as the estimate, even when lower. Unchecked, the device's estimate fell
+/// from 4 Mbit/s to ~50 kbit/s within its first second on this unlimited link.
+#[test]
+fn a_new_receiver_keeps_its_estimate_on_a_wide_link() {
+    let mut w = device_and_expert();
+    let mut lowest = [u64::MAX; 2];
+    for _ in 0..30 {
+        w.run_for(Duration::from_millis(100));
+        for (i, peer) in [1, 2].into_iter().enumerate() {
+            if let Some(e) = w.sfu.downlink_estimate(peer) {
+                lowest[i] = lowest[i].min(e);
+            }
+        }
+    }
+    assert!(lowest.iter().all(|&e| (2_000_000..u64::MAX).contains(&e)), "lowest estimates {lowest:?}");
+}
+
 #[test]
 fn under_pressure_the_camera_yields_first_and_the_document_keeps_its_quality() {
     let mut w = device_and_expert();
