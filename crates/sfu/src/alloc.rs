@@ -11,6 +11,8 @@
 //! 3. The other face cameras share what is left: first every camera gets its lowest layer, in the order the subscriber
 //!    receives them, as long as it fits; then they are raised one layer at a time, in turns, while the next layer
 //!    fits. A camera whose lowest layer does not fit is paused. So under pressure camera video yields first.
+//!    Going above the layer a camera has now, or resuming it, needs a tenth of the estimate spare besides, so an
+//!    estimate that overshoots a narrow link does not bring back a camera the next drop pauses again.
 //!
 //! Without an estimate (no estimator, or none yet) every track gets its best layer. The functions here are pure;
 //! the SFU measures the layers' bitrates ([`RateMeter`]) and applies the choice.
