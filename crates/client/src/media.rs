@@ -432,8 +432,7 @@ impl MediaPeer {
             tokio::select! {
                 r = recv_udp(&self.socket, &mut self.buf) => {
                     let read = r?;
-                    // Never before what the connection was last told: its clock must not go back.
-                    let now = read.arrived(Instant::now()).max(self.last_input);
+                    let now = input_time(&mut self.last_input, read.arrived(Instant::now()));
                     let (n, source) = (read.len, read.source);
                     // A coalesced read holds datagrams of `segment` bytes each (the last may be shorter).
                     let segment = read.segment.unwrap_or(n).max(1);
@@ -445,7 +444,6 @@ impl MediaPeer {
                         }
                         let end = (at + segment).min(n);
                         if let (Ok(contents), Some(destination)) = (self.buf[at..end].try_into(), self.local) {
-                            self.last_input = now;
                             let input =
                                 Input::Receive(now, Receive { proto: Protocol::Udp, source, destination, contents });
                             if let Err(e) = self.rtc.handle_input(input) {
@@ -458,9 +456,7 @@ impl MediaPeer {
                 }
                 input = recv_tcp(&mut self.tcp) => self.tcp_input(input)?,
                 _ = tokio::time::sleep_until(wake.into()) => {
-                    let now = Instant::now();
-                    let now = now.max(self.last_input);
-                    self.last_input = now;
+                    let now = input_time(&mut self.last_input, Instant::now());
                     self.rtc.handle_input(Input::Timeout(now)).map_err(|e| MediaError::Rtc(e.to_string()))?;
                     self.send_media(now)?;
                 }
@@ -490,8 +486,7 @@ impl MediaPeer {
                     return Ok(());
                 };
                 if let Ok(contents) = frame.as_slice().try_into() {
-                    let now = Instant::now().max(self.last_input);
-                    self.last_input = now;
+                    let now = input_time(&mut self.last_input, Instant::now());
                     let input = Input::Receive(now, Receive { proto: Protocol::Tcp, source, destination, contents });
                     if let Err(e) = self.rtc.handle_input(input) {
                         self.failed = Some(e.to_string());
@@ -671,11 +666,19 @@ impl MediaPeer {
 /// - reading a run of datagrams from one sender at once (`UDP_GRO`), as it arrived when the server sent it as one
 ///   UDP GSO message. On loopback the sender's system call otherwise also pays for cutting the run into
 ///   datagrams and queueing each one here, work a network card and the receiving host would do. Without it every
-///   datagram is read on its own.
+///   datagram is read on its own;
+/// - the kernel's receive time with each read (`SO_TIMESTAMPNS`, see [`Read::arrived`]).
 fn tune_socket(socket: &UdpSocket) {
     let _ = set_int_option(socket, libc::SOL_SOCKET, libc::SO_RCVBUF, 1 << 20);
     let _ = set_int_option(socket, libc::SOL_UDP, libc::UDP_GRO, 1);
     let _ = set_int_option(socket, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1);
+}
+
+/// The time to hand the `Rtc` with its next input: `at`, but never before the last input's (`last`, updated),
+/// since a connection's clock must not go back.
+fn input_time(last: &mut Instant, at: Instant) -> Instant {
+    *last = at.max(*last);
+    *last
 }
 
 /// One integer socket option (`setsockopt`).

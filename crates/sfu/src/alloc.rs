@@ -152,7 +152,13 @@ pub(crate) fn allocate(estimate: Option<u64>, demands: &[Demand]) -> Vec<Option<
 /// let the estimate settle where the allocation, which uses only [`USABLE_SHARE`] of it, cannot keep it; asking for
 /// everything at once would make the estimator probe far above a narrow link, and its probes would crowd out the
 /// document.
-pub(crate) fn desired(demands: &[Demand], choice: &[Option<usize>]) -> u64 {
+///
+/// While a track has no measured layer yet (just after the subscriber connects, or a track is added) it counts
+/// for nothing, and the sum can come out at a few kbit/s. str0m caps its probes at twice the desired rate and
+/// takes their results as the estimate, even when lower: probes at that rate pulled a fresh 4 Mbit/s estimate
+/// down to ~100 kbit/s and paused every camera for seconds. So until every track is measured the rate is at
+/// least half of `estimate`, which puts the cap at the estimate itself and asks for no probing upwards.
+pub(crate) fn desired(estimate: u64, demands: &[Demand], choice: &[Option<usize>]) -> u64 {
     let wanted: u64 = demands
         .iter()
         .zip(choice)
@@ -170,7 +176,13 @@ pub(crate) fn desired(demands: &[Demand], choice: &[Option<usize>]) -> u64 {
             next.map_or(rate_of(*c), |&(_, r)| r)
         })
         .sum();
-    (wanted as f64 / USABLE_SHARE * 1.05) as u64
+    let asked = (wanted as f64 / USABLE_SHARE * 1.05) as u64;
+    let unmeasured = demands.iter().any(|d| d.layers.iter().all(Option::is_none));
+    if unmeasured {
+        asked.max(estimate / 2)
+    } else {
+        asked
+    }
 }
 
 /// A layer's incoming bitrate over the last completed window.
@@ -359,12 +371,23 @@ mod tests {
         // Each camera one layer up from where it is, the rest as chosen, with headroom.
         let choice = [Some(0), Some(0), Some(0), Some(0)];
         let next = 40_000 + 500_000 + 600_000 + 1_000_000;
-        let asked = desired(&d, &choice);
+        let asked = desired(4_000_000, &d, &choice);
         assert!(asked as f64 * USABLE_SHARE > next as f64 && asked < 2 * next, "{asked}");
         // At the top, nothing more than the top.
         let top = [Some(0), Some(2), Some(1), Some(0)];
-        let asked = desired(&d, &top) as f64 * USABLE_SHARE;
+        let asked = desired(4_000_000, &d, &top) as f64 * USABLE_SHARE;
         assert!(asked > 2_840_000.0 && asked < 3_000_000.0, "{asked}");
+    }
+
+    #[test]
+    fn a_track_not_measured_yet_keeps_the_desired_rate_at_half_the_estimate() {
+        let unmeasured = Demand { class: Class::Camera, layers: vec![None, None, None], current: Some(2) };
+        let d = [audio(), unmeasured];
+        // Audio alone would ask for ~47 k; half the 4 M estimate instead.
+        assert_eq!(desired(4_000_000, &d, &[Some(0), Some(2)]), 2_000_000);
+        // Once measured, what the choice needs, whatever the estimate.
+        let d = [audio(), camera(&[150_000, 500_000, 1_200_000])];
+        assert!(desired(4_000_000, &d, &[Some(0), Some(2)]) < 1_500_000);
     }
 
     #[test]

@@ -23,7 +23,7 @@ use crate::alloc::{self, Demand};
 use crate::keyframe;
 use crate::peer::{guarded, InFlight, Io, OutState, OutTrack, Peer, Route, TrackKey};
 use crate::stun;
-use crate::track::{forwarded_extensions, Subscription, Track, LAYER_LINGER};
+use crate::track::{forwarded_extensions, Subscription, Track};
 use crate::{Kind, PeerId, SfuConfig, SfuError, SfuEvent, SfuOutput, SfuStats, Source, TrackInfo};
 
 /// A peer that has not completed ICE and DTLS by then is removed: its client is gone or cannot reach us.
@@ -758,14 +758,7 @@ impl Sfu {
         let choice = alloc::allocate(estimate, &demands);
         debug!(peer = id, ?estimate, ?choice, "downlink allocated");
         if let Some(estimate) = estimate {
-            // While a track's layers are not measured yet (just after a subscriber connects, or a track is added),
-            // `desired` leaves it out and can come out at a few kbit/s. str0m caps its probes at twice the desired
-            // rate and takes their results as the estimate, even when lower: probes at that rate pulled a fresh
-            // 4 Mbit/s estimate down to ~100 kbit/s and paused every camera for seconds. Until then, ask for no
-            // less than half the estimate, which puts the cap at the estimate itself and asks for no probing up.
-            let unmeasured = demands.iter().any(|d| d.layers.iter().all(Option::is_none));
-            let desired = alloc::desired(&demands, &choice);
-            let desired = if unmeasured { desired.max(estimate / 2) } else { desired };
+            let desired = alloc::desired(estimate, &demands, &choice);
             p.flush(&mut self.io);
             // No sustained minimum: padding up to it would cost a packet's work for nothing whenever the media is
             // quieter than its allocation (a 5 fps document is). `desired` makes the estimator probe upwards.
@@ -804,59 +797,16 @@ impl Sfu {
         }
     }
 
-    /// Asks the publisher of `key` to pause the simulcast layers none of its subscribers receives or is being
-    /// switched to (once unused for [`LAYER_LINGER`]), and to resume one as soon as a subscriber needs it.
-    ///
-    /// Kept on besides: every layer while the track has no subscriber (the next one starts at once), the
-    /// cheapest layer while a subscriber waits for one (the allocation paused its camera, and the cheapest layer
-    /// is where it resumes), and any layer whose bitrate has never been measured (the allocation cannot rank it).
-    /// A subscriber that must step down or up to a paused layer stays on its current one until the resumed layer's
-    /// first keyframe: the allocation counts a paused layer at its last measured bitrate.
+    /// Asks the publisher of `key` for the set of simulcast layers to send when it changed (see
+    /// [`Track::update_pauses`]).
     fn update_layers(&mut self, key: TrackKey) {
-        let now = self.io.now;
-        let Some(t) = self.tracks.get_mut(&key).filter(|t| t.kind == Kind::Video && t.layers.len() > 1) else {
+        let Some(rids) = self.tracks.get_mut(&key).and_then(|t| t.update_pauses(self.io.now)) else {
             return;
         };
-        let rates: Vec<Option<u64>> = t.layers.iter().map(|l| l.meter.rate(now).or(l.last_rate)).collect();
-        let cheapest = rates.iter().enumerate().filter_map(|(i, r)| r.map(|r| (r, i))).min().map(|(_, i)| i);
-        let mut in_use = vec![t.subscribers.is_empty(); t.layers.len()];
-        for s in &t.subscribers {
-            match (s.current, s.target) {
-                (None, None) => {
-                    if let Some(i) = cheapest {
-                        in_use[i] = true;
-                    }
-                }
-                (current, target) => {
-                    for i in [current, target].into_iter().flatten() {
-                        in_use[i] = true;
-                    }
-                }
-            }
-        }
-        let mut changed = false;
-        for ((layer, rate), used) in t.layers.iter_mut().zip(rates).zip(in_use) {
-            let needed = used || rate.is_none();
-            if needed {
-                layer.needed_at = now;
-            }
-            let pause = !needed && now >= layer.needed_at + LAYER_LINGER;
-            if pause != layer.paused {
-                layer.paused = pause;
-                if !pause {
-                    layer.resumed_at = Some(now);
-                }
-                changed = true;
-            }
-        }
-        if changed {
-            let rids: Vec<String> =
-                t.layers.iter().filter(|l| !l.paused).filter_map(|l| l.rid.map(|r| r.to_string())).collect();
-            debug!(publisher = key.0, mid = %key.1, ?rids, "simulcast layers to send");
-            self.stats.layer_changes += 1;
-            let event = SfuEvent::Layers { publisher: key.0, mid: key.1.to_string(), rids };
-            self.io.out.push_back((Some(key.0), SfuOutput::Event(event)));
-        }
+        debug!(publisher = key.0, mid = %key.1, ?rids, "simulcast layers to send");
+        self.stats.layer_changes += 1;
+        let event = SfuEvent::Layers { publisher: key.0, mid: key.1.to_string(), rids };
+        self.io.out.push_back((Some(key.0), SfuOutput::Event(event)));
     }
 
     /// Sends a PLI to the publisher of `key` for one of its layers. `throttled` requests are dropped within the

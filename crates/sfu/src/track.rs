@@ -31,7 +31,7 @@ pub(crate) struct Track {
 
 /// How long a simulcast layer nobody receives keeps flowing before its publisher is asked to pause it, so an
 /// allocation that moves back and forth does not start and stop the publisher's encoder.
-pub(crate) const LAYER_LINGER: Duration = Duration::from_secs(3);
+const LAYER_LINGER: Duration = Duration::from_secs(3);
 
 /// How long a resumed layer counts at its last measured bitrate while its first packets are on their way.
 const LAYER_RESUME: Duration = Duration::from_secs(2);
@@ -103,6 +103,54 @@ impl Track {
     /// priority video (see `Sfu::set_priority`).
     pub(crate) fn class(&self, priority: bool) -> Class {
         crate::alloc::classify(self.kind, self.source, priority)
+    }
+
+    /// Decides which simulcast layers the publisher should send: it pauses those none of the subscribers receives
+    /// or is being switched to (once unused for [`LAYER_LINGER`]), and resumes one as soon as a subscriber needs
+    /// it. Returns the rids to send when that set changed.
+    ///
+    /// Kept on besides: every layer while the track has no subscriber (the next one starts at once), the
+    /// cheapest layer while a subscriber waits for one (the allocation paused its camera, and the cheapest layer
+    /// is where it resumes), and any layer whose bitrate has never been measured (the allocation cannot rank it).
+    /// A subscriber that must step down or up to a paused layer stays on its current one until the resumed layer's
+    /// first keyframe: the allocation counts a paused layer at its last measured bitrate.
+    pub(crate) fn update_pauses(&mut self, now: Instant) -> Option<Vec<String>> {
+        if self.kind != Kind::Video || self.layers.len() < 2 {
+            return None;
+        }
+        let rates: Vec<Option<u64>> = self.layers.iter().map(|l| l.meter.rate(now).or(l.last_rate)).collect();
+        let cheapest = rates.iter().enumerate().filter_map(|(i, r)| r.map(|r| (r, i))).min().map(|(_, i)| i);
+        let mut in_use = vec![self.subscribers.is_empty(); self.layers.len()];
+        for s in &self.subscribers {
+            match (s.current, s.target) {
+                (None, None) => {
+                    if let Some(i) = cheapest {
+                        in_use[i] = true;
+                    }
+                }
+                (current, target) => {
+                    for i in [current, target].into_iter().flatten() {
+                        in_use[i] = true;
+                    }
+                }
+            }
+        }
+        let mut changed = false;
+        for ((layer, rate), used) in self.layers.iter_mut().zip(rates).zip(in_use) {
+            let needed = used || rate.is_none();
+            if needed {
+                layer.needed_at = now;
+            }
+            let pause = !needed && now >= layer.needed_at + LAYER_LINGER;
+            if pause != layer.paused {
+                layer.paused = pause;
+                if !pause {
+                    layer.resumed_at = Some(now);
+                }
+                changed = true;
+            }
+        }
+        changed.then(|| self.layers.iter().filter(|l| !l.paused).filter_map(|l| l.rid.map(|r| r.to_string())).collect())
     }
 
     /// The index of the layer a packet with this rid belongs to. A track without simulcast has one layer, whatever
