@@ -174,6 +174,8 @@ pub struct Received {
     pub bytes: u64,
     pub first_frame: Option<Instant>,
     pub first_keyframe: Option<Instant>,
+    /// The first frame's send-to-receive delay, in microseconds.
+    pub first_transit_us: Option<u64>,
     /// Frames whose RTP sequence was not contiguous with the previous one.
     pub gaps: u64,
     /// Of those, the ones that were not keyframes: a frame the decoder cannot decode (what came before it is
@@ -595,6 +597,7 @@ impl MediaPeer {
                 if let Some(bytes) = d.data.get(at..at + 8) {
                     let sent = u64::from_be_bytes(bytes.try_into().expect("eight bytes"));
                     let delay = (now.duration_since(epoch()).as_micros() as u64).saturating_sub(sent);
+                    r.first_transit_us.get_or_insert(delay);
                     if self.delays_us.len() < 200_000 {
                         self.delays_us.push(delay.min(u32::MAX as u64) as u32);
                     }

@@ -8,10 +8,11 @@
 //! rooms-config, so that its CPU time and memory can be read from `/proc` apart from the clients'. For each
 //! step of rooms it reports forwarded packets per second, server CPU per forwarded packet, frame loss,
 //! send-to-receive delay (p50/p99), server memory per participant and time to first frame; the largest step
-//! with under 1 % loss is what this machine holds.
+//! with under 1 % loss is what this machine holds. `--slowest N` also lists each step's N slowest first frames:
+//! which track, and how the time splits between joining until the sender sent the frame and its way through.
 //!
 //! Usage: `vayla-loadgen [--rooms 2,4,8] [--seconds 10] [--server target/release/vayla] [--json] [--no-simulcast]
-//! [--ignore-layers]`
+//! [--ignore-layers] [--slowest N]`
 
 use anyhow::{bail, Context, Result};
 use std::io::{BufRead, BufReader};
@@ -34,6 +35,8 @@ struct Options {
     seconds: u64,
     server: PathBuf,
     json: bool,
+    /// How many of the slowest first frames to list on stderr.
+    slowest: usize,
     /// How the participants send: cameras in three simulcast layers as the web client sends them (unless
     /// `--no-simulcast`), pausing the layers the server says nobody receives (unless `--ignore-layers`).
     media: vayla_client::media::Options,
@@ -45,6 +48,7 @@ fn options() -> Result<Options> {
         seconds: 10,
         server: PathBuf::from("target/release/vayla"),
         json: false,
+        slowest: 0,
         media: vayla_client::media::Options { simulcast_camera: true, ..Default::default() },
     };
     let mut args = std::env::args().skip(1);
@@ -59,10 +63,11 @@ fn options() -> Result<Options> {
             "--json" => o.json = true,
             "--no-simulcast" => o.media.simulcast_camera = false,
             "--ignore-layers" => o.media.ignore_layers = true,
+            "--slowest" => o.slowest = args.next().context("--slowest takes a number")?.parse()?,
             "-h" | "--help" => {
                 println!(
                     "usage: vayla-loadgen [--rooms 2,4,8] [--seconds 10] [--server target/release/vayla] [--json] \
-                     [--no-simulcast] [--ignore-layers]"
+                     [--no-simulcast] [--ignore-layers] [--slowest N]"
                 );
                 std::process::exit(0);
             }
@@ -331,6 +336,8 @@ async fn step(o: &Options, rooms: usize) -> Result<Figures> {
     let mut received = 0u64;
     let mut delays = Vec::new();
     let mut first_frames = Vec::new();
+    // (time to first frame in ms, what it was)
+    let mut slowest: Vec<(u32, String)> = Vec::new();
     for room in parties.chunks(3) {
         for (publisher, pub_started, pub_before) in room {
             for (source, sent) in publisher.media.sent() {
@@ -344,7 +351,20 @@ async fn step(o: &Options, rooms: usize) -> Result<Figures> {
                     if source != MediaSource::Microphone {
                         if let Some(first) = got.first_frame {
                             let from = (*pub_started).max(*sub_started);
-                            first_frames.push(first.saturating_duration_since(from).as_millis() as u32);
+                            let ms = first.saturating_duration_since(from).as_millis() as u32;
+                            first_frames.push(ms);
+                            if o.slowest > 0 {
+                                let transit = got.first_transit_us.unwrap_or(0) / 1000;
+                                slowest.push((
+                                    ms,
+                                    format!(
+                                        "{} → {} {source:?}: {ms} ms = {} ms until sent + {transit} ms on the way",
+                                        publisher.id,
+                                        subscriber.id,
+                                        u64::from(ms).saturating_sub(transit)
+                                    ),
+                                ));
+                            }
                         }
                     }
                 }
@@ -356,6 +376,10 @@ async fn step(o: &Options, rooms: usize) -> Result<Figures> {
     }
     delays.sort_unstable();
     first_frames.sort_unstable();
+    slowest.sort_by_key(|s| std::cmp::Reverse(s.0));
+    for (_, s) in slowest.iter().take(o.slowest) {
+        eprintln!("{rooms} rooms, slow first frame: {s}");
+    }
     let packets = c1.forwarded - c0.forwarded;
     let per_packet = |n: f64| if packets > 0.0 { n / packets } else { f64::NAN };
     let cpu = (cpu1 - cpu0).as_secs_f64();

@@ -153,12 +153,19 @@ pub(crate) fn allocate(estimate: Option<u64>, demands: &[Demand]) -> Vec<Option<
 /// everything at once would make the estimator probe far above a narrow link, and its probes would crowd out the
 /// document.
 ///
-/// While a track has no measured layer yet (just after the subscriber connects, or a track is added) it counts
-/// for nothing, and the sum can come out at a few kbit/s. str0m caps its probes at twice the desired rate and
-/// takes their results as the estimate, even when lower: probes at that rate pulled a fresh 4 Mbit/s estimate
-/// down to ~100 kbit/s and paused every camera for seconds. So until every track is measured the rate is at
-/// least half of `estimate`, which puts the cap at the estimate itself and asks for no probing upwards.
+/// Zero, which str0m takes as "do not probe", whenever a probe could not raise the estimate: str0m caps its probes
+/// at twice the desired rate and takes their results as the estimate, even when lower. Unchecked, probes at a few
+/// kbit/s, asked for while the new tracks' rates were unknown or read low, pulled a fresh 4 Mbit/s estimate down
+/// to ~100 kbit/s and paused every camera for seconds. So there is no probing
+/// - while a track has no measured layer yet (just after the subscriber connects, or a track is added): even a
+///   probe at the estimate costs then, as the pacer sends everything at the probe's rate while it runs, and such
+///   probes made as the new tracks' first keyframes went out held a document's first frame back by up to half a
+///   second;
+/// - while twice the rate wanted is no more than `estimate`: the probe would be capped at or below it.
 pub(crate) fn desired(estimate: u64, demands: &[Demand], choice: &[Option<usize>]) -> u64 {
+    if demands.iter().any(|d| d.layers.iter().all(Option::is_none)) {
+        return 0;
+    }
     let wanted: u64 = demands
         .iter()
         .zip(choice)
@@ -177,9 +184,8 @@ pub(crate) fn desired(estimate: u64, demands: &[Demand], choice: &[Option<usize>
         })
         .sum();
     let asked = (wanted as f64 / USABLE_SHARE * 1.05) as u64;
-    let unmeasured = demands.iter().any(|d| d.layers.iter().all(Option::is_none));
-    if unmeasured {
-        asked.max(estimate / 2)
+    if asked.saturating_mul(2) <= estimate {
+        0
     } else {
         asked
     }
@@ -205,6 +211,11 @@ impl RateMeter {
     /// Counts a packet's payload.
     pub(crate) fn add(&mut self, now: Instant, bytes: usize) {
         self.roll(now);
+        if self.last.is_none() && self.bytes == 0 {
+            // The first window starts with the first packet, not when the layer was declared or resumed: the wait
+            // for the connection or the encoder would otherwise read as a low rate.
+            self.window_start = now;
+        }
         self.bytes += bytes as u64;
     }
 
@@ -380,14 +391,15 @@ mod tests {
     }
 
     #[test]
-    fn a_track_not_measured_yet_keeps_the_desired_rate_at_half_the_estimate() {
+    fn no_probing_while_a_track_is_not_measured_or_a_probe_could_not_raise_the_estimate() {
         let unmeasured = Demand { class: Class::Camera, layers: vec![None, None, None], current: Some(2) };
-        let d = [audio(), unmeasured];
-        // Audio alone would ask for ~47 k; half the 4 M estimate instead.
-        assert_eq!(desired(4_000_000, &d, &[Some(0), Some(2)]), 2_000_000);
-        // Once measured, what the choice needs, whatever the estimate.
+        // Audio alone would ask for ~47 k, which would cap probes at ~94 k.
+        assert_eq!(desired(100_000, &[audio(), unmeasured], &[Some(0), Some(2)]), 0);
+        // Once measured, what the choice needs, if probing for twice that could find more than the estimate.
         let d = [audio(), camera(&[150_000, 500_000, 1_200_000])];
-        assert!(desired(4_000_000, &d, &[Some(0), Some(2)]) < 1_500_000);
+        let asked = desired(2_000_000, &d, &[Some(0), Some(2)]);
+        assert!((1_000_000..1_500_000).contains(&asked), "{asked}");
+        assert_eq!(desired(2 * asked, &d, &[Some(0), Some(2)]), 0);
     }
 
     #[test]
@@ -411,6 +423,20 @@ mod tests {
         assert_eq!(m.rate(resumed + Duration::from_millis(990)), None);
         m.add(resumed + Duration::from_millis(1000), 1250);
         let r = m.rate(resumed + Duration::from_millis(1000)).unwrap();
+        assert!((990_000..=1_010_000).contains(&r), "{r}");
+    }
+
+    #[test]
+    fn the_meters_first_window_starts_with_the_first_packet() {
+        // Declared at t0; its first packet 800 ms later (the connection or the encoder was starting).
+        let t0 = Instant::now();
+        let mut m = RateMeter::new(t0);
+        let first = t0 + Duration::from_millis(800);
+        for i in 0..=100 {
+            m.add(first + Duration::from_millis(i * 10), 1250);
+        }
+        // Counted from t0 the first window would have closed at 1 s reading 200 kbit/s.
+        let r = m.rate(first + Duration::from_millis(1000)).unwrap();
         assert!((990_000..=1_010_000).contains(&r), "{r}");
     }
 }

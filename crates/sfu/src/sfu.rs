@@ -759,6 +759,7 @@ impl Sfu {
         debug!(peer = id, ?estimate, ?choice, "downlink allocated");
         if let Some(estimate) = estimate {
             let desired = alloc::desired(estimate, &demands, &choice);
+            debug!(peer = id, desired, ?demands, "probing asked for");
             p.flush(&mut self.io);
             // No sustained minimum: padding up to it would cost a packet's work for nothing whenever the media is
             // quieter than its allocation (a 5 fps document is). `desired` makes the estimator probe upwards.
