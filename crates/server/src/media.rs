@@ -123,8 +123,6 @@ pub enum MediaStartError {
     Bind(SocketAddr, std::io::Error),
     #[error("the media socket is bound to {0}, an address no client can send to; set media_public_ip")]
     Unannounceable(SocketAddr),
-    #[error("cannot start the media thread: {0}")]
-    Thread(std::io::Error),
 }
 
 /// Where the media engine listens, from the server's [`Config`](crate::Config).
@@ -201,46 +199,21 @@ pub async fn start(
     let (tx, rx) = mpsc::channel(4096);
     let mut config = SfuConfig::new(candidates);
     config.initial_estimate = settings.initial_estimate;
-    // The loop has a thread and a reactor of its own. On the server's shared runtime each readiness of the
-    // socket went through the scheduler and woke a worker from another thread; here the thread that waits for the
-    // socket is the one that handles it, and the HTTP and WebSocket tasks never queue behind the media.
-    let socket = socket.into_std().map_err(|e| MediaStartError::Bind(bind, e))?;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(MediaStartError::Thread)?;
-    let (stopped_tx, stopped) = oneshot::channel::<()>();
-    let sfu = Sfu::new(config, Instant::now());
-    std::thread::Builder::new()
-        .name("vayla-media".into())
-        .spawn(move || {
-            runtime.block_on(async move {
-                let socket = match UdpSocket::from_std(socket) {
-                    Ok(socket) => socket,
-                    Err(e) => {
-                        tracing::error!(error = %e, "the media socket cannot join the media thread's reactor");
-                        return;
-                    }
-                };
-                let media = MediaLoop {
-                    sfu,
-                    socket,
-                    address,
-                    tcp,
-                    tcp_frames,
-                    admitted: HashMap::new(),
-                    udp_out: Vec::with_capacity(SEND_BATCH),
-                    udp_dropped: 0,
-                    udp_segmented: 0,
-                    gso: Gso(settings.gso),
-                    udp_in: RecvBatch::new(),
-                    metrics,
-                };
-                media.run(rx, shutdown).await;
-            });
-            let _ = stopped_tx.send(());
-        })
-        .map_err(MediaStartError::Thread)?;
-    let task = tokio::spawn(async move {
-        let _ = stopped.await;
-    });
+    let media = MediaLoop {
+        sfu: Sfu::new(config, Instant::now()),
+        socket,
+        address,
+        tcp,
+        tcp_frames,
+        admitted: HashMap::new(),
+        udp_out: Vec::with_capacity(SEND_BATCH),
+        udp_dropped: 0,
+        udp_segmented: 0,
+        gso: Gso(settings.gso),
+        udp_in: RecvBatch::new(),
+        metrics,
+    };
+    let task = tokio::spawn(media.run(rx, shutdown));
     tracing::info!(%address, tcp = ?tcp_address, "media engine listening");
     Ok((MediaHandle { tx, address, tcp_address }, task))
 }
