@@ -300,26 +300,6 @@ callTest('device and expert meet in the locked room: cameras both ways, the docu
   measured.cameras.layersSent = cameraLayersSent;
   assert.ok(senders.microphone, 'the microphone is sent');
 
-  // The page applies the server's `layers` message to the camera's encodings, and a later one undoes it. Given
-  // here through the page's own message handler, so the outcome does not hang on the layers this machine's
-  // browser happens to send.
-  const asked = await device.evaluate(async () => {
-    const call = window.vaylaDebug.call;
-    const sender = call.senders.camera;
-    const mid = call.pc.getTransceivers().find((t) => t.sender === sender).mid;
-    const ask = async (rids) => {
-      call.onMessage(call.generation, JSON.stringify({ type: 'layers', mid, rids }));
-      await call.mediaChain;
-      return sender.getParameters().encodings.map((e) => e.active !== false);
-    };
-    // A mid that is not ours changes nothing.
-    call.onMessage(call.generation, JSON.stringify({ type: 'layers', mid: 'no-such-mid', rids: ['q'] }));
-    await call.mediaChain;
-    const unknown = sender.getParameters().encodings.map((e) => e.active !== false);
-    return { unknown, onlyQ: await ask(['q']), back: await ask(['q', 'h', 'f']) };
-  });
-  assert.deepEqual(asked, { unknown: [true, true, true], onlyQ: [true, false, false], back: [true, true, true] });
-
   // The whole path: the layers the expert does not receive are paused. The server says so (`layers`), the page
   // passes it to the browser, and the browser stops sending them. Only a `layers` message turns an encoding off,
   // so an inactive one shows the path worked. A layer the browser itself never sent is never paused (the server has not
@@ -363,6 +343,34 @@ callTest('device and expert meet in the locked room: cameras both ways, the docu
   } else {
     measured.cameras.pausedLayers = 'not checked: the browser sent one layer';
   }
+
+  // The page applies the server's `layers` message to the camera's encodings, and a later one undoes it. Given
+  // here through the page's own message handler, so the outcome does not hang on the layers this machine's
+  // browser happens to send. After the whole path above: by then the server has paused what it pauses, which it
+  // may do at any time before (the page's encodings are compared with what they were, not with all on). The
+  // encodings are left as the server last asked, which is what it believes the browser sends.
+  const asked = await device.evaluate(async () => {
+    const call = window.vaylaDebug.call;
+    const sender = call.senders.camera;
+    const mid = call.pc.getTransceivers().find((t) => t.sender === sender).mid;
+    const active = () => sender.getParameters().encodings.map((e) => e.active !== false);
+    const ask = async (rids) => {
+      call.onMessage(call.generation, JSON.stringify({ type: 'layers', mid, rids }));
+      await call.mediaChain;
+      return active();
+    };
+    const before = active();
+    // A mid that is not ours changes nothing.
+    call.onMessage(call.generation, JSON.stringify({ type: 'layers', mid: 'no-such-mid', rids: ['q'] }));
+    await call.mediaChain;
+    const unknown = active();
+    const onlyQ = await ask(['q']);
+    const back = await ask(['q', 'h', 'f']);
+    const rids = sender.getParameters().encodings.map((e) => e.rid);
+    const restored = await ask(rids.filter((_, i) => before[i]));
+    return { unknownUnchanged: JSON.stringify(unknown) === JSON.stringify(before), onlyQ, back, restoredAsBefore: JSON.stringify(restored) === JSON.stringify(before) };
+  });
+  assert.deepEqual(asked, { unknownUnchanged: true, onlyQ: [true, false, false], back: [true, true, true], restoredAsBefore: true });
 
   // The access token is renewed over POST /api/refresh (the call reconnects with it in the network-cut test).
   const refreshed = await expert.evaluate(async () => {
