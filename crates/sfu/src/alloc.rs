@@ -155,8 +155,9 @@ pub(crate) fn allocate(estimate: Option<u64>, demands: &[Demand]) -> Vec<Option<
 ///
 /// Zero, which str0m takes as "do not probe", whenever a probe could not raise the estimate: str0m caps its probes
 /// at twice the desired rate and takes their results as the estimate, even when lower. Unchecked, probes at a few
-/// kbit/s, asked for while the new tracks' rates were unknown or read low, pulled a fresh 4 Mbit/s estimate down
-/// to ~100 kbit/s and paused every camera for seconds. So there is no probing
+/// kbit/s, asked for while the new tracks' rates were unknown, or by a receiver that wanted only that much for
+/// now, pulled a fresh 4 Mbit/s estimate down to ~100 kbit/s and paused every camera for seconds. So there is no
+/// probing
 /// - while a track has no measured layer yet (just after the subscriber connects, or a track is added): even a
 ///   probe at the estimate costs then, as the pacer sends everything at the probe's rate while it runs, and such
 ///   probes made as the new tracks' first keyframes went out held a document's first frame back by up to half a
