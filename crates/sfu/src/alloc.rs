@@ -394,8 +394,9 @@ mod tests {
     #[test]
     fn no_probing_while_a_track_is_not_measured_or_a_probe_could_not_raise_the_estimate() {
         let unmeasured = Demand { class: Class::Camera, layers: vec![None, None, None], current: Some(2) };
-        // Audio alone would ask for ~47 k, which would cap probes at ~94 k.
-        assert_eq!(desired(100_000, &[audio(), unmeasured], &[Some(0), Some(2)]), 0);
+        // Audio alone would ask for ~47 k, which would cap probes at ~93 k: above this estimate, so the probe would
+        // be allowed but for the unmeasured camera.
+        assert_eq!(desired(60_000, &[audio(), unmeasured], &[Some(0), Some(2)]), 0);
         // Once measured, what the choice needs, if probing for twice that could find more than the estimate.
         let d = [audio(), camera(&[150_000, 500_000, 1_200_000])];
         let asked = desired(2_000_000, &d, &[Some(0), Some(2)]);

@@ -756,10 +756,10 @@ impl Sfu {
             }
         }
         let choice = alloc::allocate(estimate, &demands);
-        debug!(peer = id, ?estimate, ?choice, "downlink allocated");
-        if let Some(estimate) = estimate {
-            let desired = alloc::desired(estimate, &demands, &choice);
-            debug!(peer = id, desired, ?demands, "probing asked for");
+        // The rate to probe for (zero: no probing), and what the layers measured, for reading in the logs.
+        let desired = estimate.map(|e| alloc::desired(e, &demands, &choice));
+        debug!(peer = id, ?estimate, ?choice, ?desired, ?demands, "downlink allocated");
+        if let Some(desired) = desired {
             p.flush(&mut self.io);
             // No sustained minimum: padding up to it would cost a packet's work for nothing whenever the media is
             // quieter than its allocation (a 5 fps document is). `desired` makes the estimator probe upwards.
