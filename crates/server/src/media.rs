@@ -54,7 +54,7 @@ const TCP_IN_QUEUE: usize = 4096;
 /// A media request refused, with the wire code to tell the client.
 pub type Refusal = (ErrorCode, String);
 
-enum MediaCmd {
+pub(crate) enum MediaCmd {
     Admit { conn: ConnId, room: RoomId, out: mpsc::Sender<ServerMessage>, priority: bool },
     Remove { conn: ConnId },
     Offer { conn: ConnId, sdp: String, tracks: Vec<TrackSource>, reply: oneshot::Sender<Result<String, Refusal>> },
@@ -83,6 +83,14 @@ fn gone() -> Refusal {
 }
 
 impl MediaHandle {
+    /// A handle whose commands land in the returned queue instead of a media loop: for tests of its callers.
+    #[cfg(test)]
+    pub(crate) fn detached() -> (MediaHandle, mpsc::Receiver<MediaCmd>) {
+        let (tx, rx) = mpsc::channel(64);
+        let address = SocketAddr::from(([127, 0, 0, 1], 9));
+        (MediaHandle { tx, address, tcp_address: None }, rx)
+    }
+
     /// The room admitted `conn`: it may now offer media in `room`. `priority`: its cameras are priority video
     /// (a sign-language interpreter's; see `Sfu::set_priority`). Never waits: the room actor calls it.
     pub fn admit(&self, conn: ConnId, room: RoomId, out: mpsc::Sender<ServerMessage>, priority: bool) {

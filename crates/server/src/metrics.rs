@@ -33,6 +33,8 @@ pub struct Metrics {
     pub protocol_errors: AtomicU64,
     pub sessions_opened: AtomicU64,
     pub sessions_ended: AtomicU64,
+    /// Room actors started again after a panic (see `crate::rooms`).
+    pub room_restarts: AtomicU64,
     pub config_reloads: AtomicU64,
     pub config_errors: AtomicU64,
     pub media_peers: AtomicU64,
@@ -116,6 +118,7 @@ impl Metrics {
             ),
             ("vayla_sessions_opened_total", "Sessions opened.", &self.sessions_opened),
             ("vayla_sessions_ended_total", "Sessions ended.", &self.sessions_ended),
+            ("vayla_room_restarts_total", "Room actors started again after a panic.", &self.room_restarts),
             ("vayla_config_reloads_total", "Rooms-config changes taken into use.", &self.config_reloads),
             ("vayla_config_errors_total", "Rooms-config changes refused as invalid.", &self.config_errors),
             ("vayla_media_connections_total", "Media connections offered to the SFU.", &self.media_peers),

@@ -136,13 +136,40 @@ pub enum OpenError {
 }
 
 enum RoomCmd {
-    Open { by: SubjectId, seats: Vec<SeatSpec>, reply: oneshot::Sender<Result<RoomView, OpenError>> },
-    End { reply: oneshot::Sender<Result<(), RoomError>> },
-    Join { link: ConnLink, who: Identity, request: Option<String>, reply: oneshot::Sender<Result<(), JoinError>> },
-    Leave { conn: ConnId, reason: LeaveReason, reply: Option<oneshot::Sender<Result<(), RoomError>>> },
-    Lock { conn: ConnId, lock: bool, reply: oneshot::Sender<Result<(), RoomError>> },
-    EndBy { conn: ConnId, reply: oneshot::Sender<Result<(), RoomError>> },
-    View { reply: oneshot::Sender<RoomView> },
+    Open {
+        by: SubjectId,
+        seats: Vec<SeatSpec>,
+        reply: oneshot::Sender<Result<RoomView, OpenError>>,
+    },
+    End {
+        reply: oneshot::Sender<Result<(), RoomError>>,
+    },
+    Join {
+        link: ConnLink,
+        who: Identity,
+        request: Option<String>,
+        reply: oneshot::Sender<Result<(), JoinError>>,
+    },
+    Leave {
+        conn: ConnId,
+        reason: LeaveReason,
+        reply: Option<oneshot::Sender<Result<(), RoomError>>>,
+    },
+    Lock {
+        conn: ConnId,
+        lock: bool,
+        reply: oneshot::Sender<Result<(), RoomError>>,
+    },
+    EndBy {
+        conn: ConnId,
+        reply: oneshot::Sender<Result<(), RoomError>>,
+    },
+    View {
+        reply: oneshot::Sender<RoomView>,
+    },
+    /// Makes the actor panic, as a bug in it would: for the supervisor's test.
+    #[cfg(test)]
+    Panic,
 }
 
 /// A cheap, cloneable address of one room actor.
@@ -231,19 +258,60 @@ pub struct RoomDeps {
 /// if given. It runs until every handle is dropped.
 pub fn spawn_room(id: RoomId, deps: RoomDeps, restore: Option<SessionRecord>) -> RoomHandle {
     let (tx, rx) = mpsc::channel(256);
-    let device = SubjectId::new(id.as_str()).expect("a room id is a valid subject id");
-    let actor = RoomActor {
-        room: Room::new(id.clone(), device, deps.grace_ms).with_join_early(deps.join_early_ms),
-        links: HashMap::new(),
-        idents: HashMap::new(),
-        config: deps.config,
-        store: deps.store,
-        metrics: deps.metrics,
-        media: deps.media,
-    };
-    tokio::spawn(actor.run(rx, restore, deps.alive));
+    let restore = restore.map(|record| TakeUp { record, reason: "server_restart" });
+    tokio::spawn(supervise(id.clone(), deps, restore, rx));
     RoomHandle { id, tx }
 }
+
+/// Runs the room's actor and, if it panics, starts it again from what the database holds, as a new server
+/// process would: a bug met by one room's command must not leave that device's permanent room dead until the
+/// server restarts. The panicked actor's connections are closed with `internal` (clients reconnect by
+/// themselves, and seat holders get back into the locked room) and their media is stopped; the command that
+/// panicked gets no answer (its caller sees the room as gone). Commands sent meanwhile wait in the channel.
+/// A second panic within [`RESTART_QUIET`] of the first waits that long before starting again, so that a panic
+/// on every start cannot spin.
+async fn supervise(id: RoomId, deps: RoomDeps, mut restore: Option<TakeUp>, mut rx: mpsc::Receiver<RoomCmd>) {
+    let _alive = deps.alive.clone();
+    let mut last_panic: Option<tokio::time::Instant> = None;
+    loop {
+        let mut actor = RoomActor::new(id.clone(), &deps);
+        let run = std::panic::AssertUnwindSafe(actor.run(&mut rx, restore.take()));
+        let Err(panic) = futures_util::FutureExt::catch_unwind(run).await else { return };
+        let what = panic
+            .downcast::<String>()
+            .map(|s| *s)
+            .or_else(|p| p.downcast::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        deps.metrics.room_restarts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::error!(room = %id, panic = %what, "the room's actor panicked; starting it again from the database");
+        actor.abandon();
+        drop(actor);
+        if last_panic.is_some_and(|t| t.elapsed() < RESTART_QUIET) {
+            tokio::time::sleep(RESTART_QUIET).await;
+        }
+        last_panic = Some(tokio::time::Instant::now());
+        restore = match deps.store.open_sessions().await {
+            Ok(open) => {
+                open.into_iter().find(|s| s.room == id.as_str()).map(|record| TakeUp { record, reason: "room_restart" })
+            }
+            Err(e) => {
+                // The session stays open in the database; the next server process takes it up.
+                tracing::error!(room = %id, error = %e, "could not read the room's session after a panic; starting idle");
+                None
+            }
+        };
+    }
+}
+
+/// A session in the database for a new actor to take up, and why its participants' connections ended: the
+/// recorded reason of their leaving (`server_restart`, or `room_restart` after a panic).
+struct TakeUp {
+    record: SessionRecord,
+    reason: &'static str,
+}
+
+/// How soon after a panic a second one makes the room's supervisor wait before starting the actor again.
+const RESTART_QUIET: Duration = Duration::from_secs(5);
 
 struct RoomActor {
     room: Room,
@@ -256,10 +324,23 @@ struct RoomActor {
 }
 
 impl RoomActor {
-    async fn run(mut self, mut rx: mpsc::Receiver<RoomCmd>, restore: Option<SessionRecord>, _alive: mpsc::Sender<()>) {
+    fn new(id: RoomId, deps: &RoomDeps) -> RoomActor {
+        let device = SubjectId::new(id.as_str()).expect("a room id is a valid subject id");
+        RoomActor {
+            room: Room::new(id, device, deps.grace_ms).with_join_early(deps.join_early_ms),
+            links: HashMap::new(),
+            idents: HashMap::new(),
+            config: deps.config.clone(),
+            store: deps.store.clone(),
+            metrics: deps.metrics.clone(),
+            media: deps.media.clone(),
+        }
+    }
+
+    async fn run(&mut self, rx: &mut mpsc::Receiver<RoomCmd>, restore: Option<TakeUp>) {
         self.metrics.room_phase(None, Some(RoomPhase::Idle));
-        if let Some(record) = restore {
-            self.restore(record).await;
+        if let Some(TakeUp { record, reason }) = restore {
+            self.restore(record, reason).await;
         }
         loop {
             let wait = self.room.next_deadline().map(|d| Duration::from_millis(d.saturating_sub(now_ms())));
@@ -283,8 +364,29 @@ impl RoomActor {
         self.metrics.room_phase(Some(self.room.phase()), None);
     }
 
-    /// Take up a session recorded by an earlier process; a record the rules refuse is ended instead.
-    async fn restore(&mut self, record: SessionRecord) {
+    /// After a panic: close every connection the actor held (with `internal`, so that clients reconnect), stop
+    /// their media, and take the room out of the gauges. The database is left as it is; the next actor reads
+    /// the session back and records these participants as gone.
+    fn abandon(&mut self) {
+        let mut conns: Vec<ConnId> = self.links.keys().copied().collect();
+        if let Some(session) = &self.room.session {
+            conns.extend(session.participants.keys().filter(|c| !self.links.contains_key(c)));
+            self.metrics
+                .participants
+                .fetch_sub(session.participants.len() as i64, std::sync::atomic::Ordering::Relaxed);
+        }
+        for (_, link) in self.links.drain() {
+            let _ = link.kill.try_send(ErrorCode::Internal);
+        }
+        for conn in conns {
+            self.media.remove(conn);
+        }
+        self.metrics.room_phase(Some(self.room.phase()), None);
+    }
+
+    /// Take up a session recorded by an earlier actor (of this process or an earlier one); a record the rules
+    /// refuse is ended instead. `reason` is recorded for the participants it had, and for a refused record.
+    async fn restore(&mut self, record: SessionRecord, reason: &str) {
         let now = now_ms();
         let lock = match record.locks.last() {
             Some(l) if l.locked => LockState::Locked,
@@ -316,7 +418,7 @@ impl RoomActor {
             }
             _ => Err("the record has invalid ids".to_string()),
         };
-        let closed = self.store.close_participations(&record.id, "server_restart", now as i64).await;
+        let closed = self.store.close_participations(&record.id, reason, now as i64).await;
         if let Err(e) = closed {
             tracing::error!(room = %self.room.id, error = %e, "could not close the participations of a restored session");
         }
@@ -327,7 +429,7 @@ impl RoomActor {
             }
             Err(why) => {
                 tracing::warn!(room = %self.room.id, session = %record.id, %why, "a recorded session could not be taken up; ending it");
-                if let Err(e) = self.store.end_session(&record.id, "server_restart", now as i64).await {
+                if let Err(e) = self.store.end_session(&record.id, reason, now as i64).await {
                     tracing::error!(room = %self.room.id, error = %e, "could not end a recorded session");
                 }
             }
@@ -364,6 +466,8 @@ impl RoomActor {
             RoomCmd::View { reply } => {
                 let _ = reply.send(self.view());
             }
+            #[cfg(test)]
+            RoomCmd::Panic => panic!("a test asked the room's actor to panic"),
         }
     }
 
@@ -890,5 +994,105 @@ async fn sleep_or_forever(d: Option<Duration>) {
     match d {
         Some(d) => tokio::time::sleep(d).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::MediaCmd;
+
+    struct Conn {
+        link: ConnLink,
+        out: mpsc::Receiver<ServerMessage>,
+        kill: mpsc::Receiver<ErrorCode>,
+    }
+
+    fn conn(n: u64) -> Conn {
+        let (out_tx, out) = mpsc::channel(64);
+        let (kill_tx, kill) = mpsc::channel(1);
+        Conn { link: ConnLink { conn: ConnId(n), out: out_tx, kill: kill_tx }, out, kill }
+    }
+
+    fn who(subject: &str, role: Role) -> Identity {
+        let subject = SubjectId::new(subject).unwrap();
+        Identity { display_name: subject.to_string(), subject, role, agency: None, sign_language: false }
+    }
+
+    async fn join(room: &RoomHandle, c: &Conn, who: Identity) -> Result<(), JoinError> {
+        room.join(c.link.clone(), who, None).await.expect("the room answers")
+    }
+
+    /// The media commands queued so far: (admitted, removed).
+    fn media_seen(rx: &mut mpsc::Receiver<MediaCmd>) -> (Vec<ConnId>, Vec<ConnId>) {
+        let (mut admitted, mut removed) = (Vec::new(), Vec::new());
+        while let Ok(cmd) = rx.try_recv() {
+            match cmd {
+                MediaCmd::Admit { conn, .. } => admitted.push(conn),
+                MediaCmd::Remove { conn } => removed.push(conn),
+                _ => {}
+            }
+        }
+        (admitted, removed)
+    }
+
+    #[tokio::test]
+    async fn a_panicked_room_starts_again_from_the_database_and_its_seat_holders_get_back_into_the_locked_room() {
+        let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rooms-config");
+        let config = crate::rooms_config::load_dir(&demo).expect("the demo rooms-config loads");
+        let store = Store::connect("sqlite::memory:").await.unwrap();
+        let metrics = Arc::new(Metrics::default());
+        let (media, mut media_rx) = MediaHandle::detached();
+        let (alive, _alive_rx) = mpsc::channel(1);
+        let deps = RoomDeps {
+            config: watch::channel(Arc::new(config)).1,
+            store: store.clone(),
+            metrics: metrics.clone(),
+            grace_ms: 60_000,
+            join_early_ms: 0,
+            alive,
+            media,
+        };
+        let room = spawn_room(RoomId::new("mikkeli-2").unwrap(), deps, None);
+        let expert = SeatSpec { role: Role::Expert, subject: SubjectId::new("kela-anna").unwrap() };
+        let opened = room.open(SubjectId::new("mikkeli-2").unwrap(), vec![expert]).await.unwrap().unwrap();
+        let (mut device, mut anna) = (conn(1), conn(2));
+        join(&room, &device, who("mikkeli-2", Role::Device)).await.unwrap();
+        join(&room, &anna, who("kela-anna", Role::Expert)).await.unwrap();
+        assert_eq!(room.view().await.unwrap().state, wire::RoomState::Locked, "every seat is taken");
+        assert_eq!(media_seen(&mut media_rx).0, [ConnId(1), ConnId(2)]);
+
+        room.tx.send(RoomCmd::Panic).await.unwrap();
+
+        // Both connections are told to close (their clients reconnect by themselves), and their media stops.
+        for c in [&mut device, &mut anna] {
+            let code = tokio::time::timeout(Duration::from_secs(5), c.kill.recv()).await.expect("a kill in time");
+            assert_eq!(code, Some(ErrorCode::Internal));
+            while c.out.try_recv().is_ok() {}
+        }
+        // The same session, still locked, read back from the database.
+        let view = room.view().await.expect("the room answers again");
+        assert_eq!(view.session_id, opened.session_id);
+        assert_eq!(view.state, wire::RoomState::Locked);
+        let (_, mut removed) = media_seen(&mut media_rx);
+        removed.sort();
+        assert_eq!(removed, [ConnId(1), ConnId(2)]);
+        assert_eq!(metrics.room_restarts.load(std::sync::atomic::Ordering::Relaxed), 1);
+        assert_eq!(metrics.participants.load(std::sync::atomic::Ordering::Relaxed), 0);
+        let record = store.open_sessions().await.unwrap().into_iter().find(|s| s.room == "mikkeli-2").unwrap();
+        assert_eq!(record.id, opened.session_id.unwrap());
+
+        // Outsiders stay out; the seat holders get back in on new connections.
+        let outsider = conn(3);
+        let refused = join(&room, &outsider, who("kela-mikko", Role::Expert)).await;
+        assert!(matches!(refused, Err(JoinError::Rules(RoomError::Locked))), "{refused:?}");
+        let (device2, anna2) = (conn(4), conn(5));
+        join(&room, &device2, who("mikkeli-2", Role::Device)).await.unwrap();
+        join(&room, &anna2, who("kela-anna", Role::Expert)).await.unwrap();
+        let view = room.view().await.unwrap();
+        assert_eq!(view.state, wire::RoomState::Locked);
+        assert_eq!(view.participants.len(), 2);
+        assert_eq!(media_seen(&mut media_rx).0, [ConnId(4), ConnId(5)]);
+        assert_eq!(metrics.participants.load(std::sync::atomic::Ordering::Relaxed), 2);
     }
 }
