@@ -647,7 +647,8 @@ export class Call extends EventTarget {
         break;
       default: {
         // Fatal ones are followed by a close, and so by a reconnect: the page shows `reconnecting`, not an error.
-        const fatal = FATAL_ERRORS.has(m.code);
+        // An `internal` that answers no request is the room restarting after a failure, and is fatal too.
+        const fatal = FATAL_ERRORS.has(m.code) || (m.code === 'internal' && m.id == null);
         console.warn(`[väylä] ${m.code}: ${m.message}`);
         this.emit('error', { code: m.code, message: m.message, fatal });
       }
