@@ -7,8 +7,9 @@
 //! receives (`--ignore-layers`: the senders go on sending them). The server runs as its own process with a generated
 //! rooms-config, so that its CPU time and memory can be read from `/proc` apart from the clients'. For each
 //! step of rooms it reports forwarded packets per second, server CPU per forwarded packet, frame loss,
-//! send-to-receive delay (p50/p99), server memory per participant and time to first frame; the largest step
-//! with under 1 % loss is what this machine holds. `--slowest N` also lists each step's N slowest first frames:
+//! send-to-receive delay (p50/p99), server memory per participant, time to first frame and its own CPU share;
+//! the largest step with under 1 % loss is what this machine holds. `--slowest N` also lists each step's N
+//! slowest first frames:
 //! which track, and how the time splits between joining until the sender sent the frame and its way through.
 //!
 //! Usage: `vayla-loadgen [--rooms 2,4,8] [--seconds 10] [--server target/release/vayla] [--json] [--no-simulcast]
@@ -145,7 +146,7 @@ fn start_server(bin: &Path, rooms: usize) -> Result<Server> {
     Ok(Server { child, url, _dir: dir })
 }
 
-/// The server process's CPU time so far (user + system), from /proc.
+/// A process's CPU time so far (user + system), from /proc.
 fn cpu_time(pid: u32) -> Result<Duration> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     let fields: Vec<&str> = stat.rsplit_once(')').context("stat format")?.1.split_whitespace().collect();
@@ -248,6 +249,8 @@ struct Figures {
     forwarded_pps: f64,
     cpu_us_per_packet: f64,
     cpu_share: f64,
+    /// The load generator's own CPU share in the window: what the server competes with on a shared machine.
+    own_cpu_share: f64,
     frame_loss: f64,
     delay_p50_ms: f64,
     delay_p99_ms: f64,
@@ -320,9 +323,10 @@ async fn step(o: &Options, rooms: usize) -> Result<Figures> {
     let warm_end = Instant::now() + WARM_UP;
     schedule_tx.send_replace(Some((warm_end, warm_end + window)));
     tokio::time::sleep(WARM_UP).await;
-    let (cpu0, t0, c0) = (cpu_time(pid)?, Instant::now(), counters(&api).await?);
+    let own = std::process::id();
+    let (cpu0, own0, t0, c0) = (cpu_time(pid)?, cpu_time(own)?, Instant::now(), counters(&api).await?);
     tokio::time::sleep(window).await;
-    let (cpu1, t1, c1) = (cpu_time(pid)?, Instant::now(), counters(&api).await?);
+    let (cpu1, own1, t1, c1) = (cpu_time(pid)?, cpu_time(own)?, Instant::now(), counters(&api).await?);
     let rss_busy = rss_bytes(pid)?;
     let mut parties = Vec::new();
     for t in tasks {
@@ -393,6 +397,7 @@ async fn step(o: &Options, rooms: usize) -> Result<Figures> {
         forwarded_pps: packets / window,
         cpu_us_per_packet: if packets > 0.0 { cpu * 1e6 / packets } else { f64::NAN },
         cpu_share: cpu / window,
+        own_cpu_share: (own1 - own0).as_secs_f64() / window,
         // Frames in flight at the window's edges can make this a hair below zero: clamp.
         frame_loss: if expected > 0 { (1.0 - received as f64 / expected as f64).max(0.0) } else { f64::NAN },
         delay_p50_ms: percentile(&delays, 0.5) / 1000.0,
@@ -412,7 +417,7 @@ async fn main() -> Result<()> {
     let o = options()?;
     let mut held = None;
     println!(
-        "{:>5} {:>6} {:>7} {:>10} {:>9} {:>6} {:>7} {:>8} {:>8} {:>9} {:>9} {:>9} {:>5} {:>7} {:>5} {:>6} {:>11}",
+        "{:>5} {:>6} {:>7} {:>10} {:>9} {:>6} {:>7} {:>8} {:>8} {:>9} {:>9} {:>9} {:>5} {:>7} {:>5} {:>6} {:>12} {:>7}",
         "rooms",
         "people",
         "streams",
@@ -429,12 +434,13 @@ async fn main() -> Result<()> {
         "passes",
         "sent",
         "probes",
-        "streams/core"
+        "streams/core",
+        "lg cpu"
     );
     for &rooms in &o.rooms {
         let f = step(&o, rooms).await.with_context(|| format!("{rooms} rooms"))?;
         println!(
-            "{:>5} {:>6} {:>7} {:>10.0} {:>9.1} {:>5.0}% {:>6.2}% {:>8.1} {:>8.1} {:>9.0} {:>9.0} {:>9.0} {:>4.0}% {:>7.2} {:>5.2} {:>6.3} {:>11.0}",
+            "{:>5} {:>6} {:>7} {:>10.0} {:>9.1} {:>5.0}% {:>6.2}% {:>8.1} {:>8.1} {:>9.0} {:>9.0} {:>9.0} {:>4.0}% {:>7.2} {:>5.2} {:>6.3} {:>12.0} {:>6.0}%",
             f.rooms,
             f.participants,
             f.forwarded_streams,
@@ -451,7 +457,8 @@ async fn main() -> Result<()> {
             f.passes_per_packet,
             f.sent_per_packet,
             f.probes_per_packet,
-            f.forwarded_streams as f64 / f.cpu_share
+            f.forwarded_streams as f64 / f.cpu_share,
+            f.own_cpu_share * 100.0
         );
         if o.json {
             let j = serde_json::json!({
@@ -463,6 +470,7 @@ async fn main() -> Result<()> {
                 "gso_share": f.gso_share, "timeout_passes_per_packet": f.passes_per_packet,
                 "sent_datagrams_per_packet": f.sent_per_packet, "probe_datagrams_per_packet": f.probes_per_packet,
                 "forwarded_streams_per_core": f.forwarded_streams as f64 / f.cpu_share,
+                "loadgen_cpu_share": f.own_cpu_share,
             });
             println!("{j}");
         }
