@@ -269,9 +269,8 @@ pub fn spawn_room(id: RoomId, deps: RoomDeps, restore: Option<SessionRecord>) ->
 /// themselves, and seat holders get back into the locked room) and their media is stopped; the command that
 /// panicked gets no answer (its caller sees the room as gone). Commands sent meanwhile wait in the channel.
 /// A second panic within [`RESTART_QUIET`] of the first waits that long before starting again, so that a panic
-/// on every start cannot spin.
+/// on every start cannot spin. `deps` holds the `alive` sender until every handle is gone.
 async fn supervise(id: RoomId, deps: RoomDeps, mut restore: Option<TakeUp>, mut rx: mpsc::Receiver<RoomCmd>) {
-    let _alive = deps.alive.clone();
     let mut last_panic: Option<tokio::time::Instant> = None;
     loop {
         let mut actor = RoomActor::new(id.clone(), &deps);
@@ -285,7 +284,6 @@ async fn supervise(id: RoomId, deps: RoomDeps, mut restore: Option<TakeUp>, mut 
         deps.metrics.room_restarts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tracing::error!(room = %id, panic = %what, "the room's actor panicked; starting it again from the database");
         actor.abandon();
-        drop(actor);
         if last_panic.is_some_and(|t| t.elapsed() < RESTART_QUIET) {
             tokio::time::sleep(RESTART_QUIET).await;
         }
