@@ -46,6 +46,9 @@ pub enum Transport {
     Tcp,
 }
 
+/// Timeout passes one drain hands the `Rtc` at most before it sends what they produced and yields.
+const MAX_ROUNDS: usize = 64;
+
 /// The largest packet framed onto the TCP connection or accepted from it (str0m sends at most an MTU's worth).
 const TCP_MAX_FRAME: usize = 1600;
 /// Packets queued towards the TCP connection; more are dropped, as a full UDP socket buffer would.
@@ -260,6 +263,9 @@ pub struct MediaPeer {
     /// The time of the latest input handed to `rtc`.
     last_input: Instant,
     buf: Vec<u8>,
+    /// UDP datagrams of the current drain, sent together at its end.
+    outbox: Vec<(SocketAddr, Vec<u8>)>,
+    gso: vayla_udp::Gso,
 }
 
 /// VP8 bitstream: a keyframe starts with frame tag bit 0 clear and the start code 9d 01 2a.
@@ -374,6 +380,8 @@ impl MediaPeer {
             started: now,
             last_input: now,
             buf: vec![0; 65536],
+            outbox: Vec::new(),
+            gso: vayla_udp::Gso(true),
         };
         Ok((peer, offer.to_sdp_string(), tracks))
     }
@@ -554,23 +562,54 @@ impl MediaPeer {
     }
 
     /// Handle every pending output; returns when the peer next needs a timeout.
+    ///
+    /// str0m's pacer releases one packet per timeout and then asks for the next one at once. The drain gives it
+    /// those due timeouts itself, as long as they keep producing output (at most [`MAX_ROUNDS`]), and sends the
+    /// UDP datagrams they produced in one batch at the end: a frame's packets, all of one size but the last, go
+    /// out as one GSO send instead of one system call and one wake-up each. What leaves, and when, is what the
+    /// pacer decides either way.
     fn drain(&mut self) -> Result<Instant, MediaError> {
+        let result = self.drain_into_outbox();
+        if let (Some(socket), false) = (&self.socket, self.outbox.is_empty()) {
+            // UDP: what the socket buffer cannot take is dropped, as a congested network would drop it.
+            vayla_udp::send_batch(socket, &self.outbox, &mut self.gso);
+            self.outbox.clear();
+        }
+        result
+    }
+
+    fn drain_into_outbox(&mut self) -> Result<Instant, MediaError> {
+        let mut rounds = 0;
+        let mut produced = true;
         loop {
             match self.rtc.poll_output().map_err(|e| MediaError::Rtc(e.to_string()))? {
-                Output::Timeout(t) => return Ok(t),
-                Output::Transmit(t) => match (t.proto, &self.socket, &self.tcp) {
-                    (Protocol::Udp, Some(socket), _) => {
-                        let _ = socket.try_send_to(&t.contents, t.destination);
+                Output::Timeout(t) => {
+                    let now = Instant::now();
+                    if !(produced && t <= now && rounds < MAX_ROUNDS) {
+                        return Ok(t);
                     }
-                    // One connection, to the server's one passive candidate. A full queue drops the packet.
-                    (Protocol::Tcp, _, Some(TcpLink { outgoing: Some(out), server: Some(server), .. }))
-                        if t.destination == *server && t.contents.len() <= TCP_MAX_FRAME =>
-                    {
-                        let _ = out.try_send(t.contents.to_vec());
+                    rounds += 1;
+                    produced = false;
+                    let now = input_time(&mut self.last_input, now);
+                    self.rtc.handle_input(Input::Timeout(now)).map_err(|e| MediaError::Rtc(e.to_string()))?;
+                }
+                Output::Transmit(t) => {
+                    produced = true;
+                    match (t.proto, &self.socket, &self.tcp) {
+                        (Protocol::Udp, Some(_), _) => self.outbox.push((t.destination, t.contents.into())),
+                        // One connection, to the server's one passive candidate. A full queue drops the packet.
+                        (Protocol::Tcp, _, Some(TcpLink { outgoing: Some(out), server: Some(server), .. }))
+                            if t.destination == *server && t.contents.len() <= TCP_MAX_FRAME =>
+                        {
+                            let _ = out.try_send(t.contents.to_vec());
+                        }
+                        _ => {}
                     }
-                    _ => {}
-                },
-                Output::Event(e) => self.on_event(e),
+                }
+                Output::Event(e) => {
+                    produced = true;
+                    self.on_event(e)
+                }
             }
         }
     }

@@ -29,8 +29,7 @@ use vayla_domain::{ConnId, RoomId};
 use vayla_protocol::{ErrorCode, MediaSource, RemoteTrack, ServerMessage, TrackSource};
 use vayla_sfu::{Kind, PeerId, Protocol, Sfu, SfuConfig, SfuEvent, SfuOutput, Source};
 
-mod udp;
-use udp::{send_batch, Gso, RecvBatch, SEND_BATCH};
+use vayla_udp::{send_batch, Gso, RecvBatch, SEND_BATCH};
 
 /// Receive batches taken in one go before the loop looks at commands and timers again.
 const RECV_ROUNDS: usize = 4;
@@ -146,7 +145,7 @@ pub struct MediaSettings {
     pub tcp_max_connections: usize,
     /// Each subscriber's starting downlink estimate in bit/s; `None`: no bandwidth estimation.
     pub initial_estimate: Option<u64>,
-    /// Send runs of datagrams to one peer as one UDP GSO message (see `udp.rs`).
+    /// Send runs of datagrams to one peer as one UDP GSO message (see `vayla_udp::send_batch`).
     pub gso: bool,
     /// The UDP socket's receive and send buffer sizes in bytes; `0` leaves the kernel's defaults.
     pub socket_buffer: usize,
@@ -185,7 +184,7 @@ pub async fn start(
     let socket = UdpSocket::bind(bind).await.map_err(|e| MediaStartError::Bind(bind, e))?;
     let local = socket.local_addr().map_err(|e| MediaStartError::Bind(bind, e))?;
     if settings.socket_buffer > 0 {
-        udp::size_buffers(&socket, settings.socket_buffer);
+        vayla_udp::size_buffers(&socket, settings.socket_buffer);
     }
     let address = announced(local, settings.public_ip)?;
     let mut candidates = vec![(Protocol::Udp, address)];

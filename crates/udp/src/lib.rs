@@ -1,38 +1,48 @@
-//! The media socket's system calls in batches: `recvmmsg` brings in every datagram already waiting with one call,
-//! `sendmmsg` sends a loop iteration's output with one call. At tens of thousands of packets per second the
-//! per-datagram system call is a large share of the media loop's cost; batching removes most of it. Elsewhere
-//! than Linux the same functions fall back to one call per datagram.
+//! Batched UDP system calls on a socket the caller opened: `recvmmsg` brings in every datagram already waiting
+//! with one call, `sendmmsg` sends a batch with one call, and within it each run of equal-sized datagrams to one
+//! address goes out as one UDP GSO message. At tens of thousands of packets per second the per-datagram system
+//! call is a large share of a media loop's cost; batching removes most of it. Elsewhere than Linux the same
+//! functions fall back to one call per datagram.
+//!
+//! Used by the server's media loop and by the client crate's media peers (the load generator's senders). It
+//! opens no socket and spawns nothing: it only makes system calls on the socket it is handed.
 
 use std::net::SocketAddr;
 use tokio::net::UdpSocket;
 
 /// Datagrams taken per receive call. Large enough to empty the socket of a burst (a keyframe to several
 /// subscribers), small enough that a batch's buffers stay in cache.
-pub(super) const RECV_BATCH: usize = 32;
+pub const RECV_BATCH: usize = 32;
 
 /// Larger than any datagram the SFU accepts (str0m's MTU is 1,200 bytes; TURN and TCP framing add little).
 const DATAGRAM_MAX: usize = 2048;
 
 /// Buffers for one batched receive, allocated once for the life of the media loop.
-pub(super) struct RecvBatch {
+pub struct RecvBatch {
     bufs: Vec<[u8; DATAGRAM_MAX]>,
     /// Per received datagram: its length and source.
     got: Vec<(usize, SocketAddr)>,
 }
 
+impl Default for RecvBatch {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl RecvBatch {
-    pub(super) fn new() -> Self {
+    pub fn new() -> Self {
         RecvBatch { bufs: vec![[0; DATAGRAM_MAX]; RECV_BATCH], got: Vec::with_capacity(RECV_BATCH) }
     }
 
     /// The datagrams of the last [`RecvBatch::receive`]: source and contents.
-    pub(super) fn datagrams(&self) -> impl Iterator<Item = (SocketAddr, &[u8])> {
+    pub fn datagrams(&self) -> impl Iterator<Item = (SocketAddr, &[u8])> {
         self.got.iter().zip(&self.bufs).map(|(&(n, from), buf)| (from, &buf[..n]))
     }
 
     /// Takes what is waiting on the socket without blocking: returns how many datagrams arrived (0 when none).
     #[cfg(target_os = "linux")]
-    pub(super) fn receive(&mut self, socket: &UdpSocket) -> usize {
+    pub fn receive(&mut self, socket: &UdpSocket) -> usize {
         use std::os::fd::AsRawFd;
         self.got.clear();
         // SAFETY: all-zero iovec, mmsghdr and sockaddr_storage are valid values.
@@ -88,7 +98,7 @@ impl RecvBatch {
     }
 
     #[cfg(not(target_os = "linux"))]
-    pub(super) fn receive(&mut self, socket: &UdpSocket) -> usize {
+    pub fn receive(&mut self, socket: &UdpSocket) -> usize {
         self.got.clear();
         while self.got.len() < RECV_BATCH {
             let i = self.got.len();
@@ -106,7 +116,7 @@ impl RecvBatch {
 /// few milliseconds at load overflows it, and each lost packet then costs a retransmission. A process allowed to
 /// (`CAP_NET_ADMIN`) gets the size whatever `net.core.rmem_max` / `wmem_max` say; any other gets at most those
 /// limits, and a shortfall is logged once, with the settings to raise.
-pub(super) fn size_buffers(socket: &UdpSocket, bytes: usize) {
+pub fn size_buffers(socket: &UdpSocket, bytes: usize) {
     let s = socket2::SockRef::from(socket);
     if !force_buffers(socket, bytes) {
         let _ = s.set_recv_buffer_size(bytes);
@@ -174,7 +184,7 @@ fn socket_addr(s: &libc::sockaddr_storage) -> Option<SocketAddr> {
 }
 
 /// Datagrams sent per `sendmmsg` call at most; the caller flushes when it has this many.
-pub(super) const SEND_BATCH: usize = 64;
+pub const SEND_BATCH: usize = 64;
 
 /// Segments the kernel takes in one UDP GSO send at most (`UDP_MAX_SEGMENTS` is 64 on older kernels).
 const GSO_MAX_SEGMENTS: usize = 64;
@@ -184,11 +194,11 @@ const GSO_MAX_BYTES: usize = 60_000;
 /// Whether runs of datagrams to one address go out as one UDP GSO send (`UDP_SEGMENT`). On by default; turned
 /// off for good the first time the kernel refuses it (an old kernel, a device without checksum offload).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Gso(pub bool);
+pub struct Gso(pub bool);
 
 /// What one [`send_batch`] did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Sent {
+pub struct Sent {
     /// Datagrams the kernel took; the rest were dropped.
     pub datagrams: usize,
     /// Of those, datagrams that went out as segments of a GSO send with at least one other.
@@ -232,7 +242,7 @@ fn runs(batch: &[(SocketAddr, Vec<u8>)], gso: bool) -> impl Iterator<Item = (usi
 /// (or the network card) cuts into datagrams — one trip through the network stack instead of one per packet.
 /// UDP: whatever the socket buffer cannot take is dropped, as a congested network would drop it.
 #[cfg(target_os = "linux")]
-pub(super) fn send_batch(socket: &UdpSocket, batch: &[(SocketAddr, Vec<u8>)], gso: &mut Gso) -> Sent {
+pub fn send_batch(socket: &UdpSocket, batch: &[(SocketAddr, Vec<u8>)], gso: &mut Gso) -> Sent {
     use std::os::fd::AsRawFd;
     /// Room for one `cmsghdr` carrying a `u16`, 8-byte aligned as the kernel expects.
     type Control = [u64; 3];
@@ -310,7 +320,7 @@ pub(super) fn send_batch(socket: &UdpSocket, batch: &[(SocketAddr, Vec<u8>)], gs
 }
 
 #[cfg(not(target_os = "linux"))]
-pub(super) fn send_batch(socket: &UdpSocket, batch: &[(SocketAddr, Vec<u8>)], _gso: &mut Gso) -> Sent {
+pub fn send_batch(socket: &UdpSocket, batch: &[(SocketAddr, Vec<u8>)], _gso: &mut Gso) -> Sent {
     let datagrams = batch.iter().filter(|(to, bytes)| socket.try_send_to(bytes, *to).is_ok()).count();
     Sent { datagrams, segmented: 0 }
 }
