@@ -563,11 +563,11 @@ impl MediaPeer {
 
     /// Handle every pending output; returns when the peer next needs a timeout.
     ///
-    /// str0m's pacer releases one packet per timeout and then asks for the next one at once. The drain gives it
-    /// those due timeouts itself, as long as they keep producing output (at most [`MAX_ROUNDS`]), and sends the
-    /// UDP datagrams they produced in one batch at the end: a frame's packets, all of one size but the last, go
-    /// out as one GSO send instead of one system call and one wake-up each. What leaves, and when, is what the
-    /// pacer decides either way.
+    /// A frame written to the `Rtc` leaves only after a timeout pass, which str0m then asks for at once. The
+    /// drain gives it such due timeouts itself, as long as they keep producing output (at most [`MAX_ROUNDS`]),
+    /// rather than going round the caller's loop and tokio's timer (whose millisecond ticks delayed every frame
+    /// by up to one). It sends the UDP datagrams they produced in one batch at the end: a frame's packets, all of
+    /// one size but the last, go out as one GSO send instead of one system call each.
     fn drain(&mut self) -> Result<Instant, MediaError> {
         let result = self.drain_into_outbox();
         if let (Some(socket), false) = (&self.socket, self.outbox.is_empty()) {
