@@ -109,6 +109,7 @@ const FATAL_ERRORS = new Set([
   'slow_consumer',
   'idle_timeout',
   'shutting_down',
+  'room_restarted',
 ]);
 
 /** Reconnect delays: 0.5 s, 1 s, 2 s, 4 s, then 8 s, each with ±25 % jitter. */
@@ -647,8 +648,7 @@ export class Call extends EventTarget {
         break;
       default: {
         // Fatal ones are followed by a close, and so by a reconnect: the page shows `reconnecting`, not an error.
-        // An `internal` that answers no request is the room restarting after a failure, and is fatal too.
-        const fatal = FATAL_ERRORS.has(m.code) || (m.code === 'internal' && m.id == null);
+        const fatal = FATAL_ERRORS.has(m.code);
         console.warn(`[väylä] ${m.code}: ${m.message}`);
         this.emit('error', { code: m.code, message: m.message, fatal });
       }

@@ -443,6 +443,9 @@ pub enum ErrorCode {
     IdleTimeout,
     /// The server is shutting down. Fatal.
     ShuttingDown,
+    /// The room failed inside the server and was started again from its stored session; this connection is out
+    /// of it. Fatal: reconnect and join as after a drop (seat holders get back into a locked room).
+    RoomRestarted,
     /// Something failed inside the server; the request may be retried.
     Internal,
 }
@@ -479,6 +482,7 @@ impl ErrorCode {
             ErrorCode::SlowConsumer => "slow_consumer",
             ErrorCode::IdleTimeout => "idle_timeout",
             ErrorCode::ShuttingDown => "shutting_down",
+            ErrorCode::RoomRestarted => "room_restarted",
             ErrorCode::Internal => "internal",
         }
     }
@@ -494,6 +498,7 @@ impl ErrorCode {
                 | ErrorCode::SlowConsumer
                 | ErrorCode::IdleTimeout
                 | ErrorCode::ShuttingDown
+                | ErrorCode::RoomRestarted
         )
     }
 }
@@ -607,6 +612,7 @@ mod tests {
             ErrorCode::TooEarly,
             ErrorCode::NotBooked,
             ErrorCode::SessionOpen,
+            ErrorCode::RoomRestarted,
         ] {
             assert_eq!(serde_json::to_value(code).unwrap(), serde_json::Value::String(code.as_str().into()));
         }

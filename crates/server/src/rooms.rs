@@ -265,7 +265,7 @@ pub fn spawn_room(id: RoomId, deps: RoomDeps, restore: Option<SessionRecord>) ->
 
 /// Runs the room's actor and, if it panics, starts it again from what the database holds, as a new server
 /// process would: a bug met by one room's command must not leave that device's permanent room dead until the
-/// server restarts. The panicked actor's connections are closed with `internal` (clients reconnect by
+/// server restarts. The panicked actor's connections are closed with `room_restarted` (clients reconnect by
 /// themselves, and seat holders get back into the locked room) and their media is stopped; the command that
 /// panicked gets no answer (its caller sees the room as gone). Commands sent meanwhile wait in the channel.
 /// A second panic within [`RESTART_QUIET`] of the first waits that long before starting again, so that a panic
@@ -362,8 +362,8 @@ impl RoomActor {
         self.metrics.room_phase(Some(self.room.phase()), None);
     }
 
-    /// After a panic: close every connection the actor held (with `internal`, so that clients reconnect), stop
-    /// their media, and take the room out of the gauges. The database is left as it is; the next actor reads
+    /// After a panic: close every connection the actor held (with `room_restarted`, so that clients reconnect),
+    /// stop their media, and take the room out of the gauges. The database is left as it is; the next actor reads
     /// the session back and records these participants as gone.
     fn abandon(&mut self) {
         let mut conns: Vec<ConnId> = self.links.keys().copied().collect();
@@ -374,7 +374,7 @@ impl RoomActor {
                 .fetch_sub(session.participants.len() as i64, std::sync::atomic::Ordering::Relaxed);
         }
         for (_, link) in self.links.drain() {
-            let _ = link.kill.try_send(ErrorCode::Internal);
+            let _ = link.kill.try_send(ErrorCode::RoomRestarted);
         }
         for conn in conns {
             self.media.remove(conn);
@@ -1065,7 +1065,7 @@ mod tests {
         // Both connections are told to close (their clients reconnect by themselves), and their media stops.
         for c in [&mut device, &mut anna] {
             let code = tokio::time::timeout(Duration::from_secs(5), c.kill.recv()).await.expect("a kill in time");
-            assert_eq!(code, Some(ErrorCode::Internal));
+            assert_eq!(code, Some(ErrorCode::RoomRestarted));
             while c.out.try_recv().is_ok() {}
         }
         // The same session, still locked, read back from the database.

@@ -191,7 +191,7 @@ impl Connection {
                     let message = match code {
                         ErrorCode::Replaced => "a newer connection took your seat",
                         ErrorCode::SlowConsumer => "you fell too far behind reading messages",
-                        ErrorCode::Internal => "the room failed inside the server and was started again; join again",
+                        ErrorCode::RoomRestarted => "the room failed inside the server and was started again; join again",
                         _ => "disconnected by the server",
                     };
                     self.error(None, code, message).await;
