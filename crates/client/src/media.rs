@@ -258,6 +258,10 @@ pub struct MediaPeer {
     /// Send-to-receive delay of every received frame, in microseconds (bounded; oldest kept).
     pub delays_us: Vec<u32>,
     pub connected: bool,
+    /// When ICE and DTLS first completed.
+    pub connected_at: Option<Instant>,
+    /// When each received track (by mid) was first offered.
+    offered_at: HashMap<String, Instant>,
     pub failed: Option<String>,
     started: Instant,
     /// The time of the latest input handed to `rtc`.
@@ -376,6 +380,8 @@ impl MediaPeer {
             keyframe_requests: 0,
             delays_us: Vec::new(),
             connected: false,
+            connected_at: None,
+            offered_at: HashMap::new(),
             failed: None,
             started: now,
             last_input: now,
@@ -412,14 +418,26 @@ impl MediaPeer {
     pub fn accept_offer(&mut self, sdp: &str, tracks: &[RemoteTrack]) -> Result<String, MediaError> {
         let offer = SdpOffer::from_sdp_string(sdp).map_err(|e| MediaError::Sdp(e.to_string()))?;
         let answer = self.rtc.sdp_api().accept_offer(offer).map_err(|e| MediaError::Rtc(e.to_string()))?;
+        let now = Instant::now();
+        for t in tracks {
+            self.offered_at.entry(t.mid.clone()).or_insert(now);
+        }
         self.tracks = tracks.iter().map(|t| (t.mid.clone(), t.clone())).collect();
         Ok(answer.to_sdp_string())
     }
 
     /// What arrived from `participant`'s `source` track.
     pub fn received_from(&self, participant: &str, source: MediaSource) -> Option<&Received> {
-        let mid = self.tracks.values().find(|t| t.participant_id == participant && t.source == source)?.mid.clone();
-        self.received.get(&mid)
+        self.received.get(self.track_mid(participant, source)?)
+    }
+
+    /// When the SFU's offer first named `participant`'s `source` track for this peer to receive.
+    pub fn offered_at(&self, participant: &str, source: MediaSource) -> Option<Instant> {
+        self.offered_at.get(self.track_mid(participant, source)?).copied()
+    }
+
+    fn track_mid(&self, participant: &str, source: MediaSource) -> Option<&String> {
+        Some(&self.tracks.values().find(|t| t.participant_id == participant && t.source == source)?.mid)
     }
 
     /// Drive the peer until `until`: read the socket, run timers, send media. Cancel-safe: nothing is lost when
@@ -616,7 +634,10 @@ impl MediaPeer {
 
     fn on_event(&mut self, e: Event) {
         match e {
-            Event::Connected => self.connected = true,
+            Event::Connected => {
+                self.connected = true;
+                self.connected_at.get_or_insert_with(Instant::now);
+            }
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) => self.connected = false,
             Event::MediaData(d) => {
                 let now = Instant::now();

@@ -10,7 +10,8 @@
 //! send-to-receive delay (p50/p99), server memory per participant, time to first frame and its own CPU share;
 //! the largest step with under 1 % loss is what this machine holds. `--slowest N` also lists each step's N
 //! slowest first frames:
-//! which track, and how the time splits between joining until the sender sent the frame and its way through.
+//! which track, and how the time splits between joining until the sender sent the frame and its way through, with
+//! when the subscriber's connection came up and when the SFU offered it the track.
 //!
 //! Usage: `vayla-loadgen [--rooms 2,4,8] [--seconds 10] [--server target/release/vayla] [--json] [--no-simulcast]
 //! [--ignore-layers] [--slowest N]`
@@ -359,13 +360,22 @@ async fn step(o: &Options, rooms: usize) -> Result<Figures> {
                             first_frames.push(ms);
                             if o.slowest > 0 {
                                 let transit = got.first_transit_us.unwrap_or(0) / 1000;
+                                // Milestones on the way, from `from`: the subscriber's connection up, the
+                                // track offered to it.
+                                let at = |t: Option<Instant>| {
+                                    t.map(|t| format!("{} ms", t.saturating_duration_since(from).as_millis()))
+                                        .unwrap_or_else(|| "-".into())
+                                };
                                 slowest.push((
                                     ms,
                                     format!(
-                                        "{} → {} {source:?}: {ms} ms = {} ms until sent + {transit} ms on the way",
+                                        "{} → {} {source:?}: {ms} ms = {} ms until sent + {transit} ms on the way \
+                                         (connected at {}, track offered at {})",
                                         publisher.id,
                                         subscriber.id,
-                                        u64::from(ms).saturating_sub(transit)
+                                        u64::from(ms).saturating_sub(transit),
+                                        at(subscriber.media.connected_at),
+                                        at(subscriber.media.offered_at(&publisher.id, source)),
                                     ),
                                 ));
                             }
