@@ -65,6 +65,8 @@ pub struct Config {
     /// Send runs of equal-sized datagrams to one peer as one UDP GSO message (Linux `UDP_SEGMENT`); turned off
     /// by itself if the kernel refuses it.
     pub media_gso: bool,
+    /// Read runs of datagrams from one peer as one message (Linux `UDP_GRO`), cut apart in the media loop.
+    pub media_gro: bool,
     /// The media UDP socket's receive and send buffers, in KiB. Every peer's media arrives on this one socket, so
     /// a burst (keyframes of many rooms at once, a short stall) must fit. Without `CAP_NET_ADMIN` the kernel
     /// caps it at `net.core.rmem_max` / `wmem_max`, and the server warns at start when it got less.
@@ -135,6 +137,7 @@ impl Default for Config {
             rate_per_s: 20,
             rate_burst: 60,
             media_gso: true,
+            media_gro: true,
             media_socket_buffer_kib: 4096,
             login_failure_burst: 10,
             login_failure_refill_s: 30,
@@ -191,7 +194,7 @@ pub enum ConfigError {
 }
 
 /// Environment variables read by [`Config::load`], with the field each sets.
-pub const ENV_VARS: [(&str, &str); 23] = [
+pub const ENV_VARS: [(&str, &str); 24] = [
     ("VAYLA_MEDIA_BIND", "media_bind"),
     ("VAYLA_MEDIA_PUBLIC_IP", "media_public_ip"),
     ("VAYLA_MEDIA_TCP", "media_tcp"),
@@ -214,6 +217,7 @@ pub const ENV_VARS: [(&str, &str); 23] = [
     ("VAYLA_PRICE_CONNECTION_OPENING", "price_connection_opening"),
     ("VAYLA_PRICE_INTERPRETATION_PREPARATION", "price_interpretation_preparation"),
     ("VAYLA_MEDIA_GSO", "media_gso"),
+    ("VAYLA_MEDIA_GRO", "media_gro"),
     ("VAYLA_MEDIA_SOCKET_BUFFER_KIB", "media_socket_buffer_kib"),
 ];
 
@@ -252,6 +256,9 @@ impl Config {
                 }
                 "VAYLA_MEDIA_GSO" => {
                     config.media_gso = parse_bool(&value).ok_or_else(|| bad("expected true or false".into()))?
+                }
+                "VAYLA_MEDIA_GRO" => {
+                    config.media_gro = parse_bool(&value).ok_or_else(|| bad("expected true or false".into()))?
                 }
                 "VAYLA_MEDIA_SOCKET_BUFFER_KIB" => {
                     config.media_socket_buffer_kib = value.parse().map_err(|e| bad(format!("{e}")))?

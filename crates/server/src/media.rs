@@ -147,6 +147,8 @@ pub struct MediaSettings {
     pub initial_estimate: Option<u64>,
     /// Send runs of datagrams to one peer as one UDP GSO message (see `vayla_udp::send_batch`).
     pub gso: bool,
+    /// Read runs of datagrams from one peer as one message (see `vayla_udp::RecvBatch::coalescing`).
+    pub gro: bool,
     /// The UDP socket's receive and send buffer sizes in bytes; `0` leaves the kernel's defaults.
     pub socket_buffer: usize,
 }
@@ -160,6 +162,7 @@ impl MediaSettings {
             tcp_max_connections: config.media_tcp_max_connections,
             initial_estimate: Some(config.media_initial_estimate_kbps * 1000).filter(|&b| b > 0),
             gso: config.media_gso,
+            gro: config.media_gro,
             socket_buffer: config.media_socket_buffer_kib * 1024,
         }
     }
@@ -182,6 +185,7 @@ pub async fn start(
 ) -> Result<(MediaHandle, tokio::task::JoinHandle<()>), MediaStartError> {
     let bind = settings.bind;
     let socket = UdpSocket::bind(bind).await.map_err(|e| MediaStartError::Bind(bind, e))?;
+    let udp_in = if settings.gro { RecvBatch::coalescing(&socket) } else { RecvBatch::new() };
     let local = socket.local_addr().map_err(|e| MediaStartError::Bind(bind, e))?;
     if settings.socket_buffer > 0 {
         vayla_udp::size_buffers(&socket, settings.socket_buffer);
@@ -217,7 +221,7 @@ pub async fn start(
         udp_dropped: 0,
         udp_segmented: 0,
         gso: Gso(settings.gso),
-        udp_in: RecvBatch::new(),
+        udp_in,
         metrics,
     };
     let task = tokio::spawn(media.run(rx, shutdown));

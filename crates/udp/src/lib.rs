@@ -10,18 +10,23 @@
 use std::net::SocketAddr;
 use tokio::net::UdpSocket;
 
-/// Datagrams taken per receive call. Large enough to empty the socket of a burst (a keyframe to several
+/// Messages taken per receive call. Large enough to empty the socket of a burst (a keyframe to several
 /// subscribers), small enough that a batch's buffers stay in cache.
 pub const RECV_BATCH: usize = 32;
 
 /// Larger than any datagram the SFU accepts (str0m's MTU is 1,200 bytes; TURN and TCP framing add little).
 const DATAGRAM_MAX: usize = 2048;
+/// Room for a coalesced run of datagrams (`UDP_GRO`): the kernel never builds one larger than a UDP datagram.
+const COALESCED_MAX: usize = 65_536;
 
 /// Buffers for one batched receive, allocated once for the life of the media loop.
 pub struct RecvBatch {
-    bufs: Vec<[u8; DATAGRAM_MAX]>,
-    /// Per received datagram: its length and source.
-    got: Vec<(usize, SocketAddr)>,
+    /// [`RECV_BATCH`] slots of `slot` bytes each.
+    buf: Vec<u8>,
+    slot: usize,
+    /// Per received message: its slot, its length, its source, and the size of the datagrams it holds (all of
+    /// them, but the last may be shorter; its length when it is one datagram).
+    got: Vec<(usize, usize, SocketAddr, usize)>,
 }
 
 impl Default for RecvBatch {
@@ -31,36 +36,65 @@ impl Default for RecvBatch {
 }
 
 impl RecvBatch {
+    /// One datagram per message.
     pub fn new() -> Self {
-        RecvBatch { bufs: vec![[0; DATAGRAM_MAX]; RECV_BATCH], got: Vec::with_capacity(RECV_BATCH) }
+        Self::with_slot(DATAGRAM_MAX)
     }
 
-    /// The datagrams of the last [`RecvBatch::receive`]: source and contents.
+    /// Asks the kernel to hand runs of datagrams from one sender as one message (`UDP_GRO`), and makes room for
+    /// them: a run sent as one GSO message (as the SFU and the client send a frame's packets) then goes through
+    /// the receiving side of the network stack and this call once rather than once per datagram. Where the
+    /// kernel refuses, every message is one datagram, as with [`RecvBatch::new`].
+    pub fn coalescing(socket: &UdpSocket) -> Self {
+        if enable_gro(socket) {
+            Self::with_slot(COALESCED_MAX)
+        } else {
+            Self::new()
+        }
+    }
+
+    fn with_slot(slot: usize) -> Self {
+        RecvBatch { buf: vec![0; slot * RECV_BATCH], slot, got: Vec::with_capacity(RECV_BATCH) }
+    }
+
+    /// The datagrams of the last [`RecvBatch::receive`], a coalesced run cut back into its datagrams: source and
+    /// contents, in the order they arrived.
     pub fn datagrams(&self) -> impl Iterator<Item = (SocketAddr, &[u8])> {
-        self.got.iter().zip(&self.bufs).map(|(&(n, from), buf)| (from, &buf[..n]))
+        self.got.iter().flat_map(move |&(slot, len, from, segment)| {
+            let start = slot * self.slot;
+            self.buf[start..start + len].chunks(segment.max(1)).map(move |d| (from, d))
+        })
     }
 
-    /// Takes what is waiting on the socket without blocking: returns how many datagrams arrived (0 when none).
+    /// Takes what is waiting on the socket without blocking: returns how many messages arrived (0 when none).
     #[cfg(target_os = "linux")]
     pub fn receive(&mut self, socket: &UdpSocket) -> usize {
         use std::os::fd::AsRawFd;
+        /// Room for one `cmsghdr` carrying an int (the `UDP_GRO` segment size), 8-byte aligned.
+        type Control = [u64; 4];
         self.got.clear();
         // SAFETY: all-zero iovec, mmsghdr and sockaddr_storage are valid values.
         let mut iovs: [libc::iovec; RECV_BATCH] = unsafe { std::mem::zeroed() };
         let mut names: [libc::sockaddr_storage; RECV_BATCH] = unsafe { std::mem::zeroed() };
         let mut msgs: [libc::mmsghdr; RECV_BATCH] = unsafe { std::mem::zeroed() };
-        for i in 0..RECV_BATCH {
-            iovs[i] = libc::iovec { iov_base: self.bufs[i].as_mut_ptr() as *mut libc::c_void, iov_len: DATAGRAM_MAX };
+        let mut controls: [Control; RECV_BATCH] = [[0; 4]; RECV_BATCH];
+        let coalescing = self.slot > DATAGRAM_MAX;
+        for (i, slot) in self.buf.chunks_exact_mut(self.slot).enumerate() {
+            iovs[i] = libc::iovec { iov_base: slot.as_mut_ptr() as *mut libc::c_void, iov_len: slot.len() };
             msgs[i].msg_hdr.msg_name = &mut names[i] as *mut libc::sockaddr_storage as *mut libc::c_void;
             msgs[i].msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
             msgs[i].msg_hdr.msg_iov = &mut iovs[i] as *mut libc::iovec;
             msgs[i].msg_hdr.msg_iovlen = 1;
+            if coalescing {
+                msgs[i].msg_hdr.msg_control = controls[i].as_mut_ptr() as *mut libc::c_void;
+                msgs[i].msg_hdr.msg_controllen = std::mem::size_of::<Control>() as _;
+            }
         }
         let fd = socket.as_raw_fd();
         // `try_io` clears tokio's readiness when the call would block, so the loop's next `readable()` waits.
         let received = socket.try_io(tokio::io::Interest::READABLE, || {
-            // SAFETY: `msgs` points into `iovs`, `names` and `self.bufs`, all alive and unmoved for the call;
-            // MSG_DONTWAIT makes it return at once.
+            // SAFETY: `msgs` points into `iovs`, `names`, `controls` and `self.buf`, all alive and unmoved for the
+            // call; MSG_DONTWAIT makes it return at once.
             let n = unsafe {
                 libc::recvmmsg(
                     fd,
@@ -79,19 +113,14 @@ impl RecvBatch {
         let Ok(n) = received else {
             return 0;
         };
-        for i in 0..n {
-            let len = msgs[i].msg_len as usize;
-            // A truncated datagram (larger than the buffer) is nobody's valid packet: skip it.
-            if msgs[i].msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
+        for (i, m) in msgs.iter().enumerate().take(n) {
+            let len = m.msg_len as usize;
+            // A truncated message (larger than its slot) is nobody's valid packet: skip it.
+            if m.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
                 continue;
             }
             if let Some(from) = socket_addr(&names[i]) {
-                self.got.push((len, from));
-                if self.got.len() - 1 != i {
-                    // Keep datagrams and their buffers aligned after a skipped one.
-                    let last = self.got.len() - 1;
-                    self.bufs.swap(last, i);
-                }
+                self.got.push((i, len, from, gro_segment(&m.msg_hdr).unwrap_or(len)));
             }
         }
         n
@@ -102,13 +131,58 @@ impl RecvBatch {
         self.got.clear();
         while self.got.len() < RECV_BATCH {
             let i = self.got.len();
-            match socket.try_recv_from(&mut self.bufs[i]) {
-                Ok((n, from)) => self.got.push((n, from)),
+            let start = i * self.slot;
+            match socket.try_recv_from(&mut self.buf[start..start + self.slot]) {
+                Ok((n, from)) => self.got.push((i, n, from, n)),
                 Err(_) => break,
             }
         }
         self.got.len()
     }
+}
+
+/// The segment size of a coalesced message, from its `UDP_GRO` control message; `None` for a single datagram.
+#[cfg(target_os = "linux")]
+fn gro_segment(m: &libc::msghdr) -> Option<usize> {
+    if m.msg_controllen == 0 {
+        return None;
+    }
+    // SAFETY: the kernel wrote `msg_controllen` bytes of control messages into the buffer `m` points to; the
+    // macros walk them within that length.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(m);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_UDP && (*c).cmsg_type == libc::UDP_GRO {
+                let size = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::c_int>());
+                return usize::try_from(size).ok().filter(|s| *s > 0);
+            }
+            c = libc::CMSG_NXTHDR(m, c);
+        }
+    }
+    None
+}
+
+/// Asks for coalesced reads (`UDP_GRO`); false when the kernel refuses.
+#[cfg(target_os = "linux")]
+fn enable_gro(socket: &UdpSocket) -> bool {
+    use std::os::fd::AsRawFd;
+    let on: libc::c_int = 1;
+    // SAFETY: a valid socket, and an int option of the right size.
+    let r = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_UDP,
+            libc::UDP_GRO,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    r == 0
+}
+
+#[cfg(not(target_os = "linux"))]
+fn enable_gro(_: &UdpSocket) -> bool {
+    false
 }
 
 /// Asks for `bytes` of receive and send buffer on the media socket. Every peer's packets share this one
@@ -418,6 +492,43 @@ mod tests {
             }
             assert_eq!(got.len(), want);
             assert!(got.iter().enumerate().all(|(i, d)| d.iter().all(|b| *b as usize == i)), "in order, whole");
+        }
+    }
+
+    /// A receiver that reads coalesced runs gets a GSO send in fewer messages than datagrams, and cuts them back
+    /// into the datagrams that were sent, in order and whole, each with its source; other senders' datagrams and
+    /// odd sizes come through as they are.
+    #[tokio::test]
+    async fn coalesced_reads_give_back_each_datagram() {
+        let a = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let c = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let b = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let mut rb = RecvBatch::coalescing(&b);
+        let coalescing = rb.slot > DATAGRAM_MAX;
+        let to = b.local_addr().unwrap();
+        let mut batch: Vec<(SocketAddr, Vec<u8>)> = (0..40u8).map(|i| (to, vec![i; 1000])).collect();
+        batch.push((to, vec![40; 77]));
+        assert_eq!(send_batch(&a, &batch, &mut Gso(true)).datagrams, 41);
+        c.send_to(&[41; 5], to).await.unwrap();
+        let mut got = Vec::new();
+        let mut messages = 0;
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        while got.len() < 42 {
+            if tokio::time::timeout_at(deadline, b.readable()).await.is_err() {
+                break;
+            }
+            messages += rb.receive(&b);
+            got.extend(rb.datagrams().map(|(from, d)| (from, d.to_vec())));
+        }
+        assert_eq!(got.len(), 42, "datagrams read back");
+        let (from_a, from_c) = (a.local_addr().unwrap(), c.local_addr().unwrap());
+        assert!(got[..41].iter().all(|(from, _)| *from == from_a));
+        assert_eq!(got[41], (from_c, vec![41; 5]));
+        let lens: Vec<usize> = got.iter().map(|(_, d)| d.len()).collect();
+        assert_eq!(lens, [vec![1000; 40], vec![77, 5]].concat());
+        assert!(got.iter().enumerate().all(|(i, (_, d))| d.iter().all(|b| *b as usize == i)), "in order, whole");
+        if coalescing {
+            assert!(messages < 42, "{messages} messages for 42 datagrams: nothing was coalesced");
         }
     }
 
