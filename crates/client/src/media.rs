@@ -732,9 +732,9 @@ impl MediaPeer {
 ///   datagram is read on its own;
 /// - the kernel's receive time with each read (`SO_TIMESTAMPNS`, see [`Read::arrived`]).
 fn tune_socket(socket: &UdpSocket) {
-    let _ = set_int_option(socket, libc::SOL_SOCKET, libc::SO_RCVBUF, 1 << 20);
-    let _ = set_int_option(socket, libc::SOL_UDP, libc::UDP_GRO, 1);
-    let _ = set_int_option(socket, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1);
+    let _ = vayla_udp::set_int_option(socket, libc::SOL_SOCKET, libc::SO_RCVBUF, 1 << 20);
+    let _ = vayla_udp::set_int_option(socket, libc::SOL_UDP, libc::UDP_GRO, 1);
+    let _ = vayla_udp::set_int_option(socket, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1);
 }
 
 /// The time to hand the `Rtc` with its next input: `at`, but never before the last input's (`last`, updated),
@@ -742,30 +742,6 @@ fn tune_socket(socket: &UdpSocket) {
 fn input_time(last: &mut Instant, at: Instant) -> Instant {
     *last = at.max(*last);
     *last
-}
-
-/// One integer socket option (`setsockopt`).
-fn set_int_option(
-    socket: &impl std::os::fd::AsRawFd,
-    level: libc::c_int,
-    name: libc::c_int,
-    value: libc::c_int,
-) -> std::io::Result<()> {
-    // SAFETY: a valid socket, and an int option of the right size.
-    let r = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            level,
-            name,
-            (&value as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
 }
 
 /// One read from the UDP socket.
@@ -867,7 +843,7 @@ mod tests {
     /// Sends `len` bytes from a socket that cuts every send into datagrams of `segment` bytes (UDP GSO).
     fn send_segmented(to: SocketAddr, segment: libc::c_int, len: usize) {
         let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        set_int_option(&sender, libc::SOL_UDP, libc::UDP_SEGMENT, segment).expect("UDP_SEGMENT");
+        vayla_udp::set_int_option(&sender, libc::SOL_UDP, libc::UDP_SEGMENT, segment).expect("UDP_SEGMENT");
         let bytes: Vec<u8> = (0..len).map(|i| i as u8).collect();
         assert_eq!(sender.send_to(&bytes, to).unwrap(), len);
     }

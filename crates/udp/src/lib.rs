@@ -165,19 +165,7 @@ fn gro_segment(m: &libc::msghdr) -> Option<usize> {
 /// Asks for coalesced reads (`UDP_GRO`); false when the kernel refuses.
 #[cfg(target_os = "linux")]
 fn enable_gro(socket: &UdpSocket) -> bool {
-    use std::os::fd::AsRawFd;
-    let on: libc::c_int = 1;
-    // SAFETY: a valid socket, and an int option of the right size.
-    let r = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_UDP,
-            libc::UDP_GRO,
-            (&on as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    r == 0
+    set_int_option(socket, libc::SOL_UDP, libc::UDP_GRO, 1).is_ok()
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -214,21 +202,35 @@ pub fn size_buffers(socket: &UdpSocket, bytes: usize) {
 /// Sets both buffers past the system limits (`SO_RCVBUFFORCE`, `SO_SNDBUFFORCE`); false when not allowed.
 #[cfg(target_os = "linux")]
 fn force_buffers(socket: &UdpSocket, bytes: usize) -> bool {
-    use std::os::fd::AsRawFd;
     let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
-    [libc::SO_RCVBUFFORCE, libc::SO_SNDBUFFORCE].into_iter().all(|option| {
-        // SAFETY: a valid socket, and an int option of the right size.
-        let r = unsafe {
-            libc::setsockopt(
-                socket.as_raw_fd(),
-                libc::SOL_SOCKET,
-                option,
-                (&value as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        r == 0
-    })
+    [libc::SO_RCVBUFFORCE, libc::SO_SNDBUFFORCE]
+        .into_iter()
+        .all(|option| set_int_option(socket, libc::SOL_SOCKET, option, value).is_ok())
+}
+
+/// Sets one integer socket option (`setsockopt`).
+#[cfg(unix)]
+pub fn set_int_option(
+    socket: &impl std::os::fd::AsRawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> std::io::Result<()> {
+    // SAFETY: a valid socket, and an int option of the right size.
+    let r = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            level,
+            name,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 #[cfg(not(target_os = "linux"))]
