@@ -88,7 +88,20 @@ start() {
     as_pg "$BIN/pg_ctl" -D "$DATA" -l "$LOG" -w -t 60 \
         -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
         start >/dev/null || { log "start failed; log follows"; tail -n 30 "$LOG" >&2; exit 1; }
+    clear_leftovers
     log "running on 127.0.0.1:$PG_PORT (data in $DATA); admin URL: $(url)"
+}
+
+# Test databases that an interrupted or failed run left behind (each holds several MB). Only on a fresh start,
+# when no test can be using one.
+clear_leftovers() {
+    local psql=("$BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -qAt)
+    local name count=0
+    for name in $(as_pg "${psql[@]}" -c "SELECT datname FROM pg_database WHERE datname LIKE 'vayla\_test\_%'"); do
+        as_pg "${psql[@]}" -c "DROP DATABASE IF EXISTS \"$name\" WITH (FORCE)" >/dev/null
+        count=$((count + 1))
+    done
+    if [ "$count" -gt 0 ]; then log "dropped $count test databases left from earlier runs"; fi
 }
 
 stop() {

@@ -13,6 +13,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 export CARGO_TERM_COLOR=never
+# A one-off build (CI's clean clone) gains nothing from incremental compilation's caches, which take over a GB.
+if [ -n "${CI:-}" ]; then export CARGO_INCREMENTAL=0; fi
 
 say() { printf '\n=== %s\n' "$*"; }
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }

@@ -47,21 +47,17 @@ pub async fn fresh_postgres_database(admin_url: &str) -> Result<String, StoreErr
     Ok(url)
 }
 
-/// Drops the database `database_url` points at, first disconnecting anyone still using it. Missing
-/// databases are fine. For cleaning up after [`fresh_postgres_database`].
+/// Drops the database `database_url` points at, disconnecting anyone still using it (a server that is
+/// still running, say). Missing databases are fine. For cleaning up after [`fresh_postgres_database`].
 pub async fn drop_postgres_database(admin_url: &str, database_url: &str) -> Result<(), StoreError> {
     crate::install_drivers();
     let name =
         dburl::pg_database_name(database_url).ok_or_else(|| StoreError::UnsupportedUrl(dburl::redact(database_url)))?;
     let mut admin = admin_connection(admin_url).await?;
-    sqlx::query(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
-    )
-    .bind(&name)
-    .execute(&mut admin)
-    .await?;
     let quoted = name.replace('"', "\"\"");
-    admin.execute(&*format!("DROP DATABASE IF EXISTS \"{quoted}\"")).await?;
+    // FORCE (PostgreSQL 13+) ends other sessions and drops in one step, so a pool reconnecting in between
+    // cannot make the drop fail.
+    admin.execute(&*format!("DROP DATABASE IF EXISTS \"{quoted}\" WITH (FORCE)")).await?;
     admin.close().await?;
     Ok(())
 }

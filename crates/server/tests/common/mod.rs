@@ -163,6 +163,29 @@ impl TestApp {
     }
 }
 
+impl Drop for TestApp {
+    /// A PostgreSQL test database is dropped when its test passes; a failed test's is kept to look at
+    /// (`scripts/pg-test-server.sh start` clears leftovers). Each database costs several MB of disk, and a
+    /// full test run opens a few hundred.
+    fn drop(&mut self) {
+        if self.backend != Backend::Postgres || std::thread::panicking() {
+            return;
+        }
+        let (Ok(admin), Some(url)) = (std::env::var("VAYLA_TEST_PG_URL"), self.config.database_url.clone()) else {
+            return;
+        };
+        // Drop runs inside the test's runtime, which cannot block on a future: use a small runtime on a thread.
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            rt.block_on(vayla_store::drop_postgres_database(&admin, &url))
+        })
+        .join();
+        if let Ok(Err(e)) = dropped {
+            eprintln!("could not drop the test database: {e}");
+        }
+    }
+}
+
 /// Poll `check` until it is true, for at most `wait`.
 pub async fn eventually<F, Fut>(wait: Duration, mut check: F) -> bool
 where
