@@ -194,6 +194,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     let (media, media_task) = crate::media::start(media_settings, metrics.clone(), shutdown_rx.clone()).await?;
     let (config_tx, config_rx) = watch::channel(rooms_config.clone());
     let (rooms_alive_tx, rooms_alive) = mpsc::channel(1);
+    let session_ended = Arc::new(tokio::sync::Notify::new());
     let deps = RoomDeps {
         config: config_rx.clone(),
         store: store.clone(),
@@ -202,6 +203,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         join_early_ms: config.appointment_join_early_ms(),
         alive: rooms_alive_tx,
         media: media.clone(),
+        session_ended: session_ended.clone(),
     };
     let mut map = RoomMap::new();
     for id in rooms_config.devices.keys() {
@@ -249,6 +251,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
             rooms: state.rooms.clone(),
             config: config_rx.clone(),
             events: events.clone(),
+            session_ended,
             settings: crate::walkin::Settings::from_config(&config),
         },
         shutdown_rx.clone(),

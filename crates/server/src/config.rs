@@ -107,7 +107,8 @@ pub struct Config {
     pub walkin_join_timeout_min: u64,
     /// The typical walk-in session in minutes, for the estimated wait when the ticket names no service.
     pub walkin_default_session_min: u64,
-    /// How often the walk-in timekeeper looks at the open tickets (timeouts, sessions that ended).
+    /// The longest the walk-in timekeeper waits between looks at the open tickets. It also looks at each ticket's
+    /// deadline, when a ticket changes and when a session ends here, so this bounds only what it is not told of.
     pub walkin_check_interval_ms: u64,
 }
 
@@ -155,7 +156,7 @@ impl Default for Config {
             walkin_ticket_timeout_min: 60,
             walkin_join_timeout_min: 10,
             walkin_default_session_min: 20,
-            walkin_check_interval_ms: 1_000,
+            walkin_check_interval_ms: 10_000,
         }
     }
 }

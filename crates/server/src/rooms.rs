@@ -18,7 +18,7 @@ use crate::rooms_config::RoomsConfig;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
 use vayla_domain::room::iso_utc;
 use vayla_domain::room::Command;
 use vayla_domain::{
@@ -252,6 +252,8 @@ pub struct RoomDeps {
     pub alive: mpsc::Sender<()>,
     /// Told who is admitted and who is gone: media flows only between admitted participants.
     pub media: MediaHandle,
+    /// Woken when a session ends, for the walk-in timekeeper (a ticket whose session ended is served).
+    pub session_ended: Arc<Notify>,
 }
 
 /// Start the actor of one room, taking up `restore` (a session that outlived the previous server process)
@@ -319,6 +321,7 @@ struct RoomActor {
     store: Store,
     metrics: Arc<Metrics>,
     media: MediaHandle,
+    session_ended: Arc<Notify>,
 }
 
 impl RoomActor {
@@ -332,6 +335,7 @@ impl RoomActor {
             store: deps.store.clone(),
             metrics: deps.metrics.clone(),
             media: deps.media.clone(),
+            session_ended: deps.session_ended.clone(),
         }
     }
 
@@ -430,6 +434,7 @@ impl RoomActor {
                 if let Err(e) = self.store.end_session(&record.id, reason, now as i64).await {
                     tracing::error!(room = %self.room.id, error = %e, "could not end a recorded session");
                 }
+                self.session_ended.notify_one();
             }
         }
     }
@@ -799,6 +804,7 @@ impl RoomActor {
                 if let Err(e) = self.store.end_session(session.as_str(), reason.as_str(), now as i64).await {
                     tracing::error!(room = %self.room.id, error = %e, "could not record a session's end");
                 }
+                self.session_ended.notify_one();
                 self.metrics.sessions_ended.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 self.metrics.participants.fetch_sub(removed.len() as i64, std::sync::atomic::Ordering::Relaxed);
                 let entry = AuditEntry {
@@ -1050,6 +1056,7 @@ mod tests {
             join_early_ms: 0,
             alive,
             media,
+            session_ended: Arc::default(),
         };
         let room = spawn_room(RoomId::new("mikkeli-2").unwrap(), deps, None);
         let expert = SeatSpec { role: Role::Expert, subject: SubjectId::new("kela-anna").unwrap() };

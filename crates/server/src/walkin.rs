@@ -41,7 +41,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch, Notify};
 use tokio::task::JoinHandle;
 use vayla_domain::calendar::{local_date, AgencyRule, ResourceKey, ResourceKind, DAY, HOUR, MINUTE};
 use vayla_domain::walkin::{
@@ -939,42 +939,74 @@ pub struct TaskDeps {
     pub rooms: watch::Receiver<Arc<RoomMap>>,
     pub config: watch::Receiver<Arc<RoomsConfig>>,
     pub events: Events,
+    /// Woken by the room actors when a session ends.
+    pub session_ended: Arc<Notify>,
     pub settings: Settings,
 }
 
 /// Starts the task that expires, abandons and serves tickets as time passes (see the module docs). It reads
 /// everything from the database at every round, so it picks up after a restart where the last process stopped.
-pub fn start(deps: TaskDeps, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+///
+/// A round runs when something may have moved a ticket on: the earliest deadline of the open tickets comes (read
+/// at the last round), a ticket changes (its announcement on the events hub), a session ends, or the
+/// rooms-config changes. `check_every` is only the longest wait between rounds, for what this process is not told
+/// of (another server process ending a session on the same database).
+pub fn start(mut deps: TaskDeps, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
     tokio::spawn(async move {
+        let mut changes = deps.events.subscribe();
         loop {
-            sweep(&deps).await;
-            tokio::select! {
-                _ = tokio::time::sleep(deps.settings.check_every) => {}
-                _ = shutdown.wait_for(|s| *s) => break,
+            let next = sweep(&deps).await;
+            let wait = next.map_or(deps.settings.check_every, |at| {
+                Duration::from_millis(at.saturating_sub(now_ms())).min(deps.settings.check_every)
+            });
+            let sleep = tokio::time::sleep(wait);
+            tokio::pin!(sleep);
+            loop {
+                tokio::select! {
+                    _ = &mut sleep => break,
+                    _ = deps.session_ended.notified() => break,
+                    changed = deps.config.changed() => {
+                        if changed.is_err() { return; }
+                        break;
+                    }
+                    change = changes.recv() => match change {
+                        Ok(c) if c.topic != Topic::WalkinTicket => continue,
+                        Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => break,
+                        Err(broadcast::error::RecvError::Closed) => return,
+                    },
+                    _ = shutdown.wait_for(|s| *s) => return,
+                }
             }
+            // One round covers every change that came meanwhile.
+            while changes.try_recv().is_ok() {}
         }
     })
 }
 
-/// One round over the open tickets.
-async fn sweep(deps: &TaskDeps) {
+/// One round over the open tickets. Returns the earliest deadline of the tickets it left open, if any has one.
+async fn sweep(deps: &TaskDeps) -> Option<Millis> {
     let open = match deps.store.open_walkin_tickets(None).await {
         Ok(o) => o,
         Err(e) => {
             tracing::error!(error = %e, "walk-in: cannot read the open tickets");
-            return;
+            return None;
         }
     };
     let now = now_ms();
+    let mut next: Option<Millis> = None;
     for t in open {
-        if let Err(e) = tend(deps, &t, now).await {
-            tracing::error!(ticket = %t.id, error = %e, "walk-in: cannot move the ticket on");
+        match tend(deps, &t, now).await {
+            Ok(deadline) => next = next.into_iter().chain(deadline).min(),
+            Err(e) => tracing::error!(ticket = %t.id, error = %e, "walk-in: cannot move the ticket on"),
         }
     }
+    next
 }
 
-/// What time does to one open ticket.
-async fn tend(deps: &TaskDeps, t: &WalkinTicketRecord, now: Millis) -> Result<(), StoreError> {
+/// What time does to one open ticket. Returns when it is next due, if it stays open with a deadline: a waiting
+/// ticket's expiry, an accepted ticket's join timeout until everyone is in. A ticket whose session is locked has
+/// none (its session's end wakes the timekeeper).
+async fn tend(deps: &TaskDeps, t: &WalkinTicketRecord, now: Millis) -> Result<Option<Millis>, StoreError> {
     let s = &deps.settings;
     let configured = RoomId::new(t.device.as_str()).ok().is_some_and(|d| deps.config.borrow().device(&d).is_some());
     let close = |status: WalkinStatus, reason: &str| {
@@ -982,35 +1014,39 @@ async fn tend(deps: &TaskDeps, t: &WalkinTicketRecord, now: Millis) -> Result<()
         let from = t.status;
         async move { deps.store.close_walkin_ticket(&t.id, &[from], status, &reason, TIMEKEEPER, now as i64).await }
     };
+    let expires = ms(t.created_at).saturating_add(s.ticket_timeout_ms);
+    let join_by = accepted_at(t).saturating_add(s.join_timeout_ms);
     let result = if !configured {
-        Some(close(WalkinStatus::Abandoned, "room_removed").await)
+        close(WalkinStatus::Abandoned, "room_removed").await
     } else {
         match (t.status, &t.session_id) {
-            (WalkinStatus::Waiting, _) if now >= ms(t.created_at).saturating_add(s.ticket_timeout_ms) => {
-                Some(close(WalkinStatus::Expired, "not_accepted_in_time").await)
+            (WalkinStatus::Waiting, _) if now >= expires => close(WalkinStatus::Expired, "not_accepted_in_time").await,
+            (WalkinStatus::Waiting, _) => return Ok(Some(expires)),
+            (WalkinStatus::Accepted, None) if now >= join_by => {
+                close(WalkinStatus::Abandoned, "session_never_started").await
             }
-            (WalkinStatus::Accepted, None) if now >= accepted_at(t).saturating_add(s.join_timeout_ms) => {
-                Some(close(WalkinStatus::Abandoned, "session_never_started").await)
-            }
+            (WalkinStatus::Accepted, None) => return Ok(Some(join_by)),
             (WalkinStatus::Accepted, Some(session)) => match deps.store.session(session).await? {
-                Some(SessionRecord { ended_at: Some(_), end_reason, locks, .. }) => Some(if locks.is_empty() {
-                    close(WalkinStatus::Abandoned, "session_never_started").await
-                } else {
-                    close(WalkinStatus::Served, end_reason.as_deref().unwrap_or("ended")).await
-                }),
-                Some(rec) if rec.locks.is_empty() && now >= accepted_at(t).saturating_add(s.join_timeout_ms) => {
-                    Some(close(WalkinStatus::Abandoned, "session_never_started").await)
+                Some(SessionRecord { ended_at: Some(_), end_reason, locks, .. }) => {
+                    if locks.is_empty() {
+                        close(WalkinStatus::Abandoned, "session_never_started").await
+                    } else {
+                        close(WalkinStatus::Served, end_reason.as_deref().unwrap_or("ended")).await
+                    }
                 }
-                Some(_) => None,
+                Some(rec) if rec.locks.is_empty() && now >= join_by => {
+                    close(WalkinStatus::Abandoned, "session_never_started").await
+                }
+                Some(rec) if rec.locks.is_empty() => return Ok(Some(join_by)),
+                Some(_) => return Ok(None),
                 // The session row is gone (never happens: sessions are kept); nothing to wait for.
-                None => Some(close(WalkinStatus::Abandoned, "session_never_started").await),
+                None => close(WalkinStatus::Abandoned, "session_never_started").await,
             },
-            _ => None,
+            _ => return Ok(None),
         }
     };
     match result {
-        None => Ok(()),
-        Some(Ok(closed)) => {
+        Ok(closed) => {
             tracing::info!(ticket = %closed.id, status = closed.status.as_str(), reason = ?closed.close_reason, "walk-in ticket closed");
             // An abandoned ticket's session is not wanted any more. The record read before the change may not have
             // shown the session yet (the accept linked it meanwhile): the closed record does.
@@ -1018,14 +1054,76 @@ async fn tend(deps: &TaskDeps, t: &WalkinTicketRecord, now: Millis) -> Result<()
                 end_ticket_session(&deps.rooms, &closed.device, session).await;
             }
             announce(&deps.store, &deps.events, &closed).await;
-            Ok(())
+            Ok(None)
         }
-        // Someone else changed it first (a cancel, an accept): the next round sees the new state.
-        Some(Err(StoreError::TicketWrongState { .. })) => Ok(()),
-        Some(Err(e)) => Err(e),
+        // Someone else changed it first (a cancel, an accept): its announcement brings the next round.
+        Err(StoreError::TicketWrongState { .. }) => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
 fn accepted_at(t: &WalkinTicketRecord) -> Millis {
     ms(t.accepted_at.unwrap_or(t.created_at))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The timekeeper sleeps until the earliest deadline it read, not until its next periodic look: a ticket
+    /// that nobody announced (written straight to the database) still expires on time.
+    #[tokio::test]
+    async fn the_timekeeper_wakes_at_the_earliest_deadline() {
+        let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rooms-config");
+        let config = crate::rooms_config::load_dir(&demo).expect("the demo rooms-config loads");
+        let store = Store::connect("sqlite::memory:").await.unwrap();
+        let created_at = now_ms();
+        let ticket = NewWalkinTicket {
+            id: "t-1".into(),
+            device: "mikkeli-1".into(),
+            service_point: "mikkeli".into(),
+            agency: "kela".into(),
+            service: None,
+            language: "fi".into(),
+            interpreter_language: None,
+            created_by: "mikkeli-1".into(),
+            created_at: created_at as i64,
+        };
+        store.create_walkin_ticket(&ticket).await.unwrap();
+        let (config_tx, config_rx) = watch::channel(Arc::new(config));
+        let (rooms_tx, rooms_rx) = watch::channel(Arc::new(RoomMap::new()));
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let settings = Settings {
+            ticket_timeout_ms: 400,
+            join_timeout_ms: 400,
+            default_session_ms: MINUTE,
+            check_every: Duration::from_secs(600),
+        };
+        let deps = TaskDeps {
+            store: store.clone(),
+            rooms: rooms_rx,
+            config: config_rx,
+            events: Events::new(),
+            session_ended: Arc::default(),
+            settings,
+        };
+        let task = start(deps, shutdown_rx);
+
+        let expired = async {
+            loop {
+                let t = store.walkin_ticket("t-1").await.unwrap().unwrap();
+                if t.status != WalkinStatus::Waiting {
+                    return t;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        let t = tokio::time::timeout(Duration::from_secs(5), expired).await.expect("expired long before the backstop");
+        assert_eq!((t.status, t.close_reason.as_deref()), (WalkinStatus::Expired, Some("not_accepted_in_time")));
+        assert!(t.closed_at.is_some_and(|at| at as u64 >= created_at + 400), "not before its deadline: {t:?}");
+
+        shutdown_tx.send_replace(true);
+        task.await.unwrap();
+        drop((config_tx, rooms_tx));
+    }
 }
