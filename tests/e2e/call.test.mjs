@@ -84,6 +84,25 @@ async function waitForCallState(page, state, timeout = 15_000) {
   }
 }
 
+/**
+ * Route the page's WebSockets from now on through Playwright, forwarding every message both ways, so that a test
+ * can put a server message into the call's signalling connection. Returns a function that gives the route of
+ * the newest connection that sent a `join` (the page's events connection uses the same URL and never joins).
+ */
+async function routeSignalling(page) {
+  const routes = [];
+  await page.routeWebSocket((url) => url.pathname === '/ws', (ws) => {
+    const server = ws.connectToServer();
+    const route = { ws, joined: false };
+    routes.push(route);
+    ws.onMessage((message) => {
+      if (typeof message === 'string' && JSON.parse(message).type === 'join') route.joined = true;
+      server.send(message);
+    });
+  });
+  return () => routes.filter((r) => r.joined).at(-1)?.ws;
+}
+
 /** The inbound-rtp statistics of the document track the expert receives. */
 function documentStats(page) {
   return page.evaluate(async () => {
@@ -653,6 +672,7 @@ callTest('another tab takes the seat over: the first stops for good and says why
   const second = await openExpertPage('second-tab');
   pages.push(second);
   scene.second = second;
+  scene.signalling = await routeSignalling(second); // for the next test
   await second.click(`#mine-list [data-join="${ROOM}"]`);
   await waitForCallState(second, 'locked');
   await waitForCallState(expert, 'ended');
@@ -667,6 +687,37 @@ callTest('another tab takes the seat over: the first stops for good and says why
   assert.equal(room.participants.filter((p) => p.role === 'expert').length, 1);
   await expectPlaying(second, SEL.expertDocument, { what: 'the document in the second tab' });
   await expectPlaying(device, SEL.deviceRemoteExpert, { what: "the second tab's camera" });
+});
+
+callTest('the room restarts inside the server: the page reconnects into the locked room by itself, with no error shown', 45_000, async (pages) => {
+  const { second, device, signalling } = scene;
+  assert.ok(second && device, 'the call of the previous test is up');
+  pages.push(second, device);
+  const ws = signalling();
+  assert.ok(ws, "the second tab's signalling connection is routed");
+  await second.evaluate(() => (window.__states = [window.__states.at(-1)]));
+  // What the server sends every connection of a room whose actor failed and was started again from its stored
+  // session (docs/protocol.md, `room_restarted`), and then its close. The real server cannot be made to fail
+  // from outside, so the browser's WebSocket route says it; closing the route closes the server side too, as
+  // the restart does.
+  ws.send(JSON.stringify({
+    type: 'error',
+    code: 'room_restarted',
+    message: 'the room failed inside the server and was started again; join again',
+  }));
+  await ws.close();
+  await waitForCallState(second, 'locked', 20_000);
+  const states = await second.evaluate(() => window.__states);
+  assert.ok(states.includes('reconnecting'), `reconnecting was shown: ${states}`);
+  assert.ok(!states.includes('ended'), `the page did not give up: ${states}`);
+  assert.equal(await second.isVisible('#error'), false, 'a restart is not shown as a failed action');
+  assert.ok(signalling() !== ws, 'a new signalling connection joined');
+
+  const room = (await getRooms(server.url)).find((r) => r.room === ROOM);
+  assert.equal(room.state, 'locked');
+  assert.equal(room.participants.filter((p) => p.role === 'expert').length, 1, JSON.stringify(room.participants));
+  await expectPlaying(second, SEL.expertDocument, { what: 'the document after the restart' });
+  await expectPlaying(device, SEL.deviceRemoteExpert, { what: "the expert's camera after the restart" });
 });
 
 callTest('the expert ends the session: both pages say so and the room is idle', 30_000, async (pages) => {
