@@ -67,6 +67,27 @@ export function setPressed(button, pressed, { on, off } = {}) {
   if (on && off) setButtonIcon(button, pressed ? on : off);
 }
 
+/**
+ * A button that turns a local source off and on again (mute, camera off, document off): pressed means off.
+ * `track()` gives the source's current track (it may be reopened meanwhile, or missing); `changed(pressed,
+ * track)` runs after the track is switched, for the page's own tile.
+ */
+export function bindSourceToggle(button, icons, track, changed = () => {}) {
+  setPressed(button, false, icons);
+  button.addEventListener('click', () => {
+    const pressed = !isPressed(button);
+    setPressed(button, pressed, icons);
+    const current = track();
+    if (current) current.enabled = !pressed;
+    changed(pressed, current);
+  });
+}
+
+/** Whether a toggle button is pressed (for a source toggle: whether the source is off). */
+export function isPressed(button) {
+  return button.getAttribute('aria-pressed') === 'true';
+}
+
 /** Show `el` only when `visible` (the `hidden` attribute: CSS `display` stays in the stylesheet). */
 export function show(el, visible = true) {
   el.hidden = !visible;

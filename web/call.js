@@ -154,6 +154,29 @@ export async function openSource(source, deviceId, capture = CAPTURE[source]) {
   return track;
 }
 
+/**
+ * Opens into `local` the microphone and camera a person joins a call with, those not open yet. A source that
+ * cannot be opened stays `null` (the call goes on without it) and `failed(error)` is told why. Call it from the
+ * join click: that user gesture is what lets remote audio play.
+ */
+export async function openCallSources(local, { camera = CAPTURE.camera, failed }) {
+  for (const source of ['microphone', 'camera']) {
+    if (local[source]) continue;
+    local[source] = await openSource(source, undefined, source === 'camera' ? camera : undefined).catch((err) => {
+      failed(err);
+      return null;
+    });
+  }
+}
+
+/** Stops the tracks of `sources` in `local` and forgets them. */
+export function stopSources(local, sources) {
+  for (const source of sources) {
+    local[source]?.stop();
+    local[source] = null;
+  }
+}
+
 /** `?relay=1` in the page's address: media only through TURN. */
 function relayFlag() {
   try {

@@ -2,8 +2,8 @@
 // camera, join the device's own room (its id), and show the expert large with a calm, always-present status.
 
 import { api } from './api.js';
-import { Auth, Call, CAPTURE, isSignLanguage, openSource } from './call.js';
-import { h, icon, setButtonIcon, setPressed, show, store, stored, syncAudio, Tiles, videoTile } from './call-ui.js';
+import { Auth, Call, CAPTURE, isSignLanguage, openSource, stopSources } from './call.js';
+import { bindSourceToggle, h, icon, setButtonIcon, show, store, stored, syncAudio, Tiles, videoTile } from './call-ui.js';
 import { initI18n, onLanguageChange, registerStrings, roleLabel, stateLabel, t } from './i18n.js';
 import { mountWalkinDevice } from './walkin-device.js';
 import { Survey } from './survey.js';
@@ -285,8 +285,7 @@ function fillSelect(select, selected) {
 }
 
 async function openPreview(source, deviceId) {
-  local[source]?.stop();
-  local[source] = null;
+  stopSources(local, [source]);
   previews[source].setTrack(null);
   if (!deviceId) {
     previews[source].setOff(true);
@@ -502,19 +501,11 @@ window.vaylaDebug = { get call() { return call; } };
 
 // ---- controls --------------------------------------------------------------------------------------------------
 
-function toggle(button, source, { on, off }) {
-  setPressed(button, false, { on, off });
-  button.addEventListener('click', () => {
-    const track = local[source];
-    const pressed = button.getAttribute('aria-pressed') !== 'true';
-    setPressed(button, pressed, { on, off });
-    if (track) track.enabled = !pressed;
-    if (source !== 'microphone') selfTiles[source].setOff(pressed || !track);
-  });
+bindSourceToggle(els.mute, { on: 'micOff', off: 'mic' }, () => local.microphone);
+for (const source of ['camera', 'document']) {
+  const icons = source === 'camera' ? { on: 'cameraOff', off: 'camera' } : { on: 'documentOff', off: 'document' };
+  bindSourceToggle(els[source], icons, () => local[source], (off, track) => selfTiles[source].setOff(off || !track));
 }
-toggle(els.mute, 'microphone', { on: 'micOff', off: 'mic' });
-toggle(els.camera, 'camera', { on: 'cameraOff', off: 'camera' });
-toggle(els.document, 'document', { on: 'documentOff', off: 'document' });
 setButtonIcon(els.end, 'end');
 
 // ---- language --------------------------------------------------------------------------------------------------

@@ -3,8 +3,8 @@
 // room and end the session.
 
 import { api } from './api.js';
-import { Auth, Call, isSignLanguage, openSource } from './call.js';
-import { h, icon, setButtonIcon, setPressed, show, syncAudio, Tiles, videoTile } from './call-ui.js';
+import { Auth, Call, isSignLanguage, openCallSources, stopSources } from './call.js';
+import { bindSourceToggle, h, icon, isPressed, setButtonIcon, setPressed, show, syncAudio, Tiles, videoTile } from './call-ui.js';
 import { formatClock } from './appointments-common.js';
 import { mountAppointments } from './expert-appointments.js';
 import { mountWalkinExpert } from './walkin-expert.js';
@@ -496,25 +496,9 @@ async function joinRoom(id) {
   render();
   focusHeading(els.callView);
 
-  // The join click is the user gesture that lets remote audio play.
-  if (!local.microphone) {
-    try {
-      const stream = await navigator.mediaDevices.getUserMedia({
-        audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
-      });
-      local.microphone = stream.getAudioTracks()[0];
-    } catch (err) {
-      showError(t('call.noMedia', { reason: err.name || err.message }));
-    }
-  }
-  if (!local.camera) {
-    local.camera = await openSource('camera').catch((err) => {
-      showError(t('call.noMedia', { reason: err.name || err.message }));
-      return null;
-    });
-  }
-  if (local.microphone) local.microphone.enabled = els.mute.getAttribute('aria-pressed') !== 'true';
-  if (local.camera) local.camera.enabled = els.camera.getAttribute('aria-pressed') !== 'true';
+  await openCallSources(local, { failed: (err) => showError(t('call.noMedia', { reason: err.name || err.message })) });
+  if (local.microphone) local.microphone.enabled = !isPressed(els.mute);
+  if (local.camera) local.camera.enabled = !isPressed(els.camera);
   selfTile.setTrack(local.camera);
   selfTile.setOff(!local.camera || !local.camera.enabled);
 
@@ -552,10 +536,7 @@ function stopCall() {
   docTile.setTrack(null);
   side.sync([]);
   syncAudio(els.audio, []);
-  for (const source of ['microphone', 'camera']) {
-    local[source]?.stop();
-    local[source] = null;
-  }
+  stopSources(local, ['microphone', 'camera']);
   selfTile.setTrack(null);
   if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
 }
@@ -590,17 +571,8 @@ els.lock.addEventListener('click', async () => {
   }
 });
 
-function toggle(button, source, { on, off }) {
-  setPressed(button, false, { on, off });
-  button.addEventListener('click', () => {
-    const pressed = button.getAttribute('aria-pressed') !== 'true';
-    setPressed(button, pressed, { on, off });
-    if (local[source]) local[source].enabled = !pressed;
-    if (source === 'camera') selfTile.setOff(pressed || !local.camera);
-  });
-}
-toggle(els.mute, 'microphone', { on: 'micOff', off: 'mic' });
-toggle(els.camera, 'camera', { on: 'cameraOff', off: 'camera' });
+bindSourceToggle(els.mute, { on: 'micOff', off: 'mic' }, () => local.microphone);
+bindSourceToggle(els.camera, { on: 'cameraOff', off: 'camera' }, () => local.camera, (off, track) => selfTile.setOff(off || !track));
 setButtonIcon(els.leave, 'leave');
 setButtonIcon(els.endSession, 'end');
 setButtonIcon(els.stillButton, 'still');

@@ -15,8 +15,8 @@
 import { api, apiFetch } from './api.js';
 import { watch } from './events.js';
 import { mountWalkin } from './interpreter-walkin.js';
-import { Auth, Call, isSignLanguage, openSource, SIGN_LANGUAGE } from './call.js';
-import { h, icon, setButtonIcon, setPressed, show, syncAudio, Tiles, videoTile } from './call-ui.js';
+import { Auth, Call, isSignLanguage, openCallSources, SIGN_LANGUAGE, stopSources } from './call.js';
+import { bindSourceToggle, h, icon, isPressed, setButtonIcon, setPressed, show, syncAudio, Tiles, videoTile } from './call-ui.js';
 import {
   formatClock,
   formatDate,
@@ -760,25 +760,15 @@ async function joinRoom(a) {
   renderCall();
   focusHeading(els.callTitle);
 
-  // The Join click is the user gesture that lets remote audio play.
-  if (!local.microphone) {
-    try {
-      const stream = await navigator.mediaDevices.getUserMedia({
-        audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
-      });
-      local.microphone = stream.getAudioTracks()[0];
-    } catch (err) {
-      showError(t('call.noMedia', { reason: err.name || err.message }));
-    }
-  }
   // Signing needs the frame rate: the camera is captured and sent for it.
   const sign = a.sign_language === true;
-  local.camera = await openSource('camera', undefined, sign ? SIGN_LANGUAGE.capture : undefined).catch((err) => {
-    showError(t('call.noMedia', { reason: err.name || err.message }));
-    return null;
+  stopSources(local, ['camera']);
+  await openCallSources(local, {
+    camera: sign ? SIGN_LANGUAGE.capture : undefined,
+    failed: (err) => showError(t('call.noMedia', { reason: err.name || err.message })),
   });
-  if (local.microphone) local.microphone.enabled = els.mute.getAttribute('aria-pressed') !== 'true';
-  if (local.camera) local.camera.enabled = els.camera.getAttribute('aria-pressed') !== 'true';
+  if (local.microphone) local.microphone.enabled = !isPressed(els.mute);
+  if (local.camera) local.camera.enabled = !isPressed(els.camera);
   selfTile.setTrack(local.camera);
   selfTile.setOff(!local.camera || !local.camera.enabled);
   if (current !== a) return; // left meanwhile
@@ -822,10 +812,7 @@ function stopCall() {
   docTile.setTrack(null);
   people.sync([]);
   syncAudio(els.audio, []);
-  for (const source of ['microphone', 'camera']) {
-    local[source]?.stop();
-    local[source] = null;
-  }
+  stopSources(local, ['microphone', 'camera']);
   selfTile.setTrack(null);
 }
 
@@ -840,17 +827,8 @@ els.leave.addEventListener('click', async () => {
   backToLists();
 });
 
-function toggle(button, source, { on, off }) {
-  setPressed(button, false, { on, off });
-  button.addEventListener('click', () => {
-    const pressed = button.getAttribute('aria-pressed') !== 'true';
-    setPressed(button, pressed, { on, off });
-    if (local[source]) local[source].enabled = !pressed;
-    if (source === 'camera') selfTile.setOff(pressed || !local.camera);
-  });
-}
-toggle(els.mute, 'microphone', { on: 'micOff', off: 'mic' });
-toggle(els.camera, 'camera', { on: 'cameraOff', off: 'camera' });
+bindSourceToggle(els.mute, { on: 'micOff', off: 'mic' }, () => local.microphone);
+bindSourceToggle(els.camera, { on: 'cameraOff', off: 'camera' }, () => local.camera, (off, track) => selfTile.setOff(off || !track));
 setPressed(els.documentButton, false, { on: 'document', off: 'documentOff' });
 els.documentButton.addEventListener('click', () => {
   showDocument = !showDocument;
