@@ -4,9 +4,7 @@
 //! a reserved interpreter is a seat; a walk-in session keeps the room until it ends. Appointments are booked
 //! through the store directly. Every story runs on SQLite and on PostgreSQL.
 
-mod common;
-
-use common::{spawn_app, spawn_app_with, Backend, TestApp, WAIT};
+use crate::common::{spawn_app, spawn_app_with, Backend, TestApp, WAIT};
 use serde_json::Value;
 use vayla_client::{ClientError, Signal};
 use vayla_domain::room::iso_utc;

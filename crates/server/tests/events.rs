@@ -3,10 +3,8 @@
 //! with or without a room, and that `unwatch` stops the messages. Booking changes are the publisher here; the
 //! walk-in queue and interpreter offers have their own stories in their own files.
 
-mod common;
-
-use common::http::post;
-use common::{spawn_app, Backend, TestApp};
+use crate::common::http::post;
+use crate::common::{spawn_app, Backend, TestApp};
 use serde_json::json;
 use std::time::Duration;
 use vayla_client::{ClientError, Signal};

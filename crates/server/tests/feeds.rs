@@ -3,11 +3,9 @@
 //! slots and bookings. Every test runs on SQLite and on PostgreSQL. The CalDAV side, against a real Radicale, is
 //! tested by `tests/calendar/` (Python).
 
-mod common;
-
+use crate::common::{spawn_app, spawn_app_with, Backend, TestApp};
 use axum::http::StatusCode as AxStatus;
 use chrono::{Datelike, Duration as Days, NaiveDate, Weekday};
-use common::{spawn_app, spawn_app_with, Backend, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tokio::sync::watch;

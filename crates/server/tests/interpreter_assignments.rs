@@ -3,10 +3,8 @@
 //! room to join and what to interpret, a withdrawn one disappears, one whose appointment is cancelled stays
 //! listed as cancelled, and only interpreters may ask. Runs on SQLite and on PostgreSQL.
 
-mod common;
-
+use crate::common::{spawn_app, Backend, TestApp};
 use chrono::{Datelike, Duration as Days, NaiveDate, Weekday};
-use common::{spawn_app, Backend, TestApp};
 use serde_json::{json, Value};
 use vayla_domain::calendar::{finnish_holiday, local_date, local_to_utc, LocalTime};
 

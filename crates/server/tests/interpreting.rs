@@ -6,11 +6,9 @@
 //! roles decide who may do what, offers still expire after a restart, and the registry follows the rooms-config.
 //! Every story runs on SQLite and on PostgreSQL.
 
-mod common;
-
+use crate::common::http::{call, expect, get, post, put};
+use crate::common::{eventually, spawn_app, spawn_app_with, Backend, TestApp};
 use chrono::{Datelike, Duration as Days, NaiveDate, Weekday};
-use common::http::{call, expect, get, post, put};
-use common::{eventually, spawn_app, spawn_app_with, Backend, TestApp};
 use serde_json::{json, Value};
 use std::time::Duration;
 use vayla_client::Signal;

@@ -2,9 +2,9 @@
 //! `429 too_many_attempts` with `Retry-After` — even with the right password, so guessing cannot go on — while
 //! successful logins never count against anyone.
 
-mod common;
+use crate::common;
 
-use common::{spawn_app_with, Backend, TestApp};
+use crate::common::{spawn_app_with, Backend, TestApp};
 use serde_json::{json, Value};
 
 async fn post(app: &TestApp, path: &str, body: Value) -> (u16, Option<String>, Value) {

@@ -2,9 +2,7 @@
 //! device's room and exchange audio, camera and document video. Admission is the room's: a refused or removed
 //! participant gets no media. Garbage on the ICE-TCP port costs only the connection that sent it.
 
-mod common;
-
-use common::{eventually, spawn_app, spawn_app_with, Backend, TestApp};
+use crate::common::{eventually, spawn_app, spawn_app_with, Backend, TestApp};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use vayla_client::media::Transport;

@@ -25,10 +25,8 @@
 //! S4 (09:30 winter time, 07:30 UTC) and S5 (10:30 summer time, also 07:30 UTC) straddle the clock change of
 //! 29 March 2026; S6 is 31 March in UTC but April in Helsinki; S9 is 2026 in UTC but 2025 in Helsinki.
 
-mod common;
-
+use crate::common::{spawn_app, Backend, TestApp};
 use chrono::{Datelike, NaiveDate};
-use common::{spawn_app, Backend, TestApp};
 use serde_json::{json, Value};
 use vayla_domain::calendar::{local_date, local_to_utc, LocalTime};
 use vayla_store::{FeedbackRecord, NewSession, SeatRecord, Store, StoreError};

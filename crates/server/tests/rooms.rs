@@ -2,9 +2,9 @@
 //! participant joins, outsiders stay out, seat holders get back in, and bad input never hurts anyone else.
 //! Every story runs on SQLite and on PostgreSQL.
 
-mod common;
+use crate::common;
 
-use common::{eventually, spawn_app, spawn_app_with, Backend, WAIT};
+use crate::common::{eventually, spawn_app, spawn_app_with, Backend, WAIT};
 use serde_json::Value;
 use std::time::Duration;
 use vayla_client::{ClientError, Signal};

@@ -6,11 +6,11 @@
 //! Dates are chosen relative to today (the tests must pass whenever they run), and the agency's services are set
 //! through the API where a story needs fixed parameters, so nothing depends on the demo's numbers by accident.
 
-mod common;
+use crate::common;
 
+use crate::common::http::{call, expect, get, post, put};
+use crate::common::{spawn_app, Backend, TestApp};
 use chrono::{Datelike, Duration as Days, NaiveDate, Weekday};
-use common::http::{call, expect, get, post, put};
-use common::{spawn_app, Backend, TestApp};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use vayla_domain::calendar::{finnish_holiday, local_date, local_to_utc, LocalTime, HELSINKI};

@@ -1,10 +1,10 @@
 //! TURN for offices that block UDP and direct TCP: `GET /api/ice-servers` hands the configured TURN servers to
 //! everyone who joins rooms, with coturn `use-auth-secret` credentials (TURN REST scheme) that coturn can verify.
 
-mod common;
+use crate::common;
 
+use crate::common::{spawn_app, spawn_app_with, Backend};
 use base64::Engine;
-use common::{spawn_app, spawn_app_with, Backend};
 use serde_json::Value;
 use sha1::{Digest, Sha1};
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -5,10 +5,8 @@
 //! do what, the accepted expert (and interpreter) joining the device's room until it locks, cancellation and the
 //! timeouts. Every story runs on SQLite and on PostgreSQL.
 
-mod common;
-
-use common::http::{call, expect, get, post};
-use common::{eventually, spawn_app, spawn_app_with, Backend, TestApp, WAIT};
+use crate::common::http::{call, expect, get, post};
+use crate::common::{eventually, spawn_app, spawn_app_with, Backend, TestApp, WAIT};
 use serde_json::{json, Value};
 use std::time::Duration;
 use vayla_protocol::{ServerMessage, Topic};
