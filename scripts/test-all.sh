@@ -2,6 +2,7 @@
 # Runs every test suite of Väylä, installing what it needs when it is missing:
 #   1. Rust: unit, property and integration tests of every crate, on SQLite and on a real PostgreSQL server
 #      that this script starts (scripts/pg-test-server.sh) unless VAYLA_TEST_PG_URL names one;
+#   1b. the README's run command (`cargo run -p vayla-server`) starts the server and serves the web UI;
 #   2. the protocol interop client (Python, written from docs/protocol.md alone) against the real server;
 #   2b. the calendar suite (Python): experts' CalDAV calendars in a real Radicale block slots, and the iCalendar
 #      feeds parse with an independent parser (icalendar);
@@ -42,6 +43,30 @@ cargo build --workspace --all-targets --locked
 
 say "Rust: tests (SQLite and PostgreSQL)"
 cargo test --workspace --locked
+
+say "The README's run command"
+# `cargo run -p vayla-server` as the README has it, on a free port and a throwaway data directory: it must start
+# the server, print its URL and serve the web UI there.
+command -v curl >/dev/null || apt_install curl
+run_dir=$(mktemp -d)
+VAYLA_LISTEN=127.0.0.1:0 VAYLA_DATA_DIR="$run_dir/data" cargo run -q --locked -p vayla-server >"$run_dir/out" 2>&1 &
+run_pid=$!
+url=""
+for _ in $(seq 1 120); do
+    url=$(grep -o 'open http://[^ ]*/' "$run_dir/out" | head -n 1 | cut -c6- || true)
+    if [ -n "$url" ] || ! kill -0 "$run_pid" 2>/dev/null; then break; fi
+    sleep 0.5
+done
+page=$(curl -fsS "$url" 2>/dev/null || true)
+kill "$run_pid" 2>/dev/null || true
+wait "$run_pid" 2>/dev/null || true
+if [ -z "$url" ] || [[ "$page" != *"<html"* ]]; then
+    cat "$run_dir/out" >&2
+    echo "the README's run command did not start the server and serve the web UI (url: '${url}')" >&2
+    exit 1
+fi
+echo "started, printed $url and served the web UI there"
+rm -rf "$run_dir"
 
 export VAYLA_BIN="$root/target/debug/vayla"
 
