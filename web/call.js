@@ -155,11 +155,12 @@ export async function openSource(source, deviceId, capture = CAPTURE[source]) {
 }
 
 /**
- * Opens into `local` the microphone and camera a person joins a call with, those not open yet. A source that
- * cannot be opened stays `null` (the call goes on without it) and `failed(error)` is told why. Call it from the
- * join click: that user gesture is what lets remote audio play.
+ * Opens into `local` the microphone and camera a person joins a call with, those not open yet; `camera` is the
+ * camera's capture constraints (`CAPTURE.camera` when not given). A source that cannot be opened stays `null`
+ * (the call goes on without it) and `failed(error)` is told why. Call it from the join click: that user gesture
+ * is what lets remote audio play.
  */
-export async function openCallSources(local, { camera = CAPTURE.camera, failed }) {
+export async function openCallSources(local, { camera, failed }) {
   for (const source of ['microphone', 'camera']) {
     if (local[source]) continue;
     local[source] = await openSource(source, undefined, source === 'camera' ? camera : undefined).catch((err) => {

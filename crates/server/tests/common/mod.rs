@@ -29,6 +29,8 @@ pub struct TestApp {
     pub api: Api,
     pub rooms_config: PathBuf,
     pub backend: Backend,
+    /// PostgreSQL: the admin URL and the URL of the database made for the test, to drop it at the end.
+    pg_database: Option<(String, String)>,
     _dir: tempfile::TempDir,
 }
 
@@ -49,10 +51,10 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// A database URL for a fresh, empty database of `backend`.
-pub async fn fresh_database(backend: Backend, dir: &Path) -> String {
+/// A database URL for a fresh, empty database of `backend`, and for PostgreSQL the admin URL it was made with.
+async fn fresh_database(backend: Backend, dir: &Path) -> (String, Option<String>) {
     match backend {
-        Backend::Sqlite => format!("sqlite://{}", dir.join("vayla.db").display()),
+        Backend::Sqlite => (format!("sqlite://{}", dir.join("vayla.db").display()), None),
         Backend::Postgres => {
             let admin = std::env::var("VAYLA_TEST_PG_URL").unwrap_or_else(|_| {
                 panic!(
@@ -60,7 +62,8 @@ pub async fn fresh_database(backend: Backend, dir: &Path) -> String {
                      postgres://postgres@127.0.0.1:5433/postgres); scripts/test-all.sh starts a server and sets it"
                 )
             });
-            vayla_store::fresh_postgres_database(&admin).await.expect("create a fresh PostgreSQL database")
+            let url = vayla_store::fresh_postgres_database(&admin).await.expect("create a fresh PostgreSQL database");
+            (url, Some(admin))
         }
     }
 }
@@ -74,10 +77,11 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
     let dir = tempfile::tempdir().unwrap();
     let rooms_config = dir.path().join("rooms-config");
     copy_dir(&repo_root().join("rooms-config"), &rooms_config);
+    let (database_url, pg_admin) = fresh_database(backend, dir.path()).await;
     let mut config = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.path().join("data"),
-        database_url: Some(fresh_database(backend, dir.path()).await),
+        database_url: Some(database_url.clone()),
         rooms_config: rooms_config.clone(),
         web_dir: repo_root().join("web"),
         reload_interval_ms: 100,
@@ -88,7 +92,8 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
     tweak(&mut config);
     let server = start(config.clone()).await.expect("server starts");
     let api = Api::new(server.url());
-    TestApp { server: Some(server), config, api, rooms_config, backend, _dir: dir }
+    let pg_database = pg_admin.map(|admin| (admin, database_url));
+    TestApp { server: Some(server), config, api, rooms_config, backend, pg_database, _dir: dir }
 }
 
 fn tracing_subscriber_init() {
@@ -168,12 +173,10 @@ impl Drop for TestApp {
     /// (`scripts/pg-test-server.sh start` clears leftovers). Each database costs several MB of disk, and a
     /// full test run opens a few hundred.
     fn drop(&mut self) {
-        if self.backend != Backend::Postgres || std::thread::panicking() {
+        let Some((admin, url)) = self.pg_database.take() else { return };
+        if std::thread::panicking() {
             return;
         }
-        let (Ok(admin), Some(url)) = (std::env::var("VAYLA_TEST_PG_URL"), self.config.database_url.clone()) else {
-            return;
-        };
         // Drop runs inside the test's runtime, which cannot block on a future: use a small runtime on a thread.
         let dropped = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
